@@ -1,0 +1,75 @@
+"""Small action distributions: diagonal Normal and Categorical.
+
+Written here rather than taken from distrax (which pulls in tensorflow-probability). Log-probs and
+entropies are summed over the action dimensions, so every method returns one number per sample.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@struct.dataclass
+class Normal:
+    r"""Diagonal Gaussian N(loc, diag(scale²)) over the last axis.
+
+        log p(a) = Σ_i [ -(a_i - μ_i)² / (2σ_i²) - log σ_i - ½ log 2π ]
+        H        = Σ_i [ ½ + ½ log 2π + log σ_i ]
+    """
+
+    loc: jax.Array
+    scale: jax.Array
+
+    def sample(self, key) -> jax.Array:
+        return self.loc + self.scale * jax.random.normal(key, self.loc.shape, self.loc.dtype)
+
+    def clamped_sample(self, key, low=0.0, high=1.0) -> jax.Array:
+        """A sample clamped to [low, high], as MetaBox's continuous actors do.
+
+        The log-prob of the clamped action is evaluated by `log_prob` as if unclamped (MetaBox's
+        convention), not as a censored density.
+        """
+        return jnp.clip(self.sample(key), low, high)
+
+    def log_prob(self, action) -> jax.Array:
+        z = (action - self.loc) / self.scale
+        return jnp.sum(-0.5 * z**2 - jnp.log(self.scale) - 0.5 * math.log(2 * math.pi), axis=-1)
+
+    def entropy(self) -> jax.Array:
+        return jnp.sum(0.5 + 0.5 * math.log(2 * math.pi) + jnp.log(self.scale), axis=-1)
+
+    def mode(self) -> jax.Array:
+        return self.loc
+
+
+@struct.dataclass
+class Categorical:
+    r"""Categorical over the last axis of `logits`.
+
+        log p(a) = logits_a - logsumexp(logits)
+        H        = -Σ_a p_a log p_a
+    """
+
+    logits: jax.Array
+
+    @property
+    def log_probs(self) -> jax.Array:
+        return jax.nn.log_softmax(self.logits, axis=-1)
+
+    def sample(self, key) -> jax.Array:
+        return jax.random.categorical(key, self.logits, axis=-1)
+
+    def log_prob(self, action) -> jax.Array:
+        action = jnp.asarray(action).astype(jnp.int32)
+        return jnp.take_along_axis(self.log_probs, action[..., None], axis=-1)[..., 0]
+
+    def entropy(self) -> jax.Array:
+        log_p = self.log_probs
+        return -jnp.sum(jnp.exp(log_p) * log_p, axis=-1)
+
+    def mode(self) -> jax.Array:
+        return jnp.argmax(self.logits, axis=-1)
