@@ -88,7 +88,7 @@ def set_learning_rates(opt_state, rates: Mapping[str, float]):
 
 
 def l2_norm(tree) -> jax.Array:
-    return optax.global_norm(tree)
+    return optax.tree.norm(tree)
 
 
 def clip_per_network(grads: Mapping, max_norm):

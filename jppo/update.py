@@ -89,7 +89,7 @@ def make_gradient_step(evaluate: Evaluate, optimizer: optax.GradientTransformati
     def step(params, opt_state, minibatch, hparams: Hyperparams):
         grads, metrics = jax.grad(loss_fn, has_aux=True)(params, minibatch, hparams)
         if config.clipping == "none":
-            norms = clipped_norms = {net: optax.global_norm(g) for net, g in grads.items()}
+            norms = clipped_norms = {net: optax.tree.norm(g) for net, g in grads.items()}
         else:
             grads, norms, clipped_norms = CLIPPING[config.clipping](grads, hparams.max_grad_norm)
         updates, opt_state = optimizer.update(grads, opt_state, params)
