@@ -51,7 +51,8 @@ def make_optimizer(name: str, learning_rates: Mapping[str, float]) -> optax.Grad
         if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr < 0:
             raise ValueError(f"learning rate of {net!r} must be a finite number >= 0, got {lr!r}")
     factory = optax.inject_hyperparams(OPTIMIZERS[name])
-    transforms = {net: factory(learning_rate=float(lr)) for net, lr in learning_rates.items()}
+    # Flattened: one vector per network, so the update is a handful of XLA ops, not a few per leaf.
+    transforms = {net: optax.flatten(factory(learning_rate=float(lr))) for net, lr in learning_rates.items()}
 
     def labels(params):
         missing = set(transforms) ^ set(params)

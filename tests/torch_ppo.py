@@ -45,7 +45,7 @@ def mlp_from_jppo(jppo_mlp) -> TorchMLP:
     layers = []
     for lin in jppo_mlp.layers:
         kernel = np.asarray(lin.kernel[...])
-        layer = nn.Linear(kernel.shape[0], kernel.shape[1]).double()
+        layer = nn.Linear(kernel.shape[0], kernel.shape[1], dtype=torch.from_numpy(kernel).dtype)
         with torch.no_grad():
             layer.weight.copy_(torch.from_numpy(kernel.T.copy()))
             layer.bias.copy_(torch.from_numpy(np.asarray(lin.bias[...]).copy()))
@@ -98,5 +98,5 @@ def torch_update(model, optimizer, batch, permutations, num_minibatches, *, clip
                     for p in params:
                         p.grad.mul_(max_grad_norm / norm)
             optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
     return losses
