@@ -1,0 +1,42 @@
+"""JAX environments and their registry.
+
+    env, params = jppo.envs.make("CartPole-v1")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from jppo.envs.base import Box, Discrete, Environment
+from jppo.envs.classic import CartPole, Pendulum
+from jppo.envs.wrappers import AutoReset, EpisodeStats
+
+_REGISTRY: dict[str, Callable[[], tuple[Environment, object]]] = {}
+_LAZY = {"rlepso-bbob10d": "jppo.envs.rlepso", "rlepso-bbob30d": "jppo.envs.rlepso"}
+
+
+def register(env_id: str, factory: Callable[[], tuple[Environment, object]]) -> None:
+    """Make `make(env_id)` return `factory()`, an `(env, params)` pair."""
+    _REGISTRY[env_id] = factory
+
+
+def available() -> list[str]:
+    return sorted({*_REGISTRY, *_LAZY})
+
+
+def make(env_id: str) -> tuple[Environment, object]:
+    """`(env, default params)` for a registered id; unknown ids raise a ValueError listing the known ones."""
+    if env_id not in _REGISTRY and env_id in _LAZY:
+        import importlib
+
+        importlib.import_module(_LAZY[env_id])  # registers itself
+    if env_id not in _REGISTRY:
+        raise ValueError(f"unknown environment {env_id!r}; available: {', '.join(available())}")
+    return _REGISTRY[env_id]()
+
+
+register("CartPole-v1", lambda: (CartPole(), CartPole().default_params))
+register("Pendulum-v1", lambda: (Pendulum(), Pendulum().default_params))
+
+__all__ = ["AutoReset", "Box", "CartPole", "Discrete", "Environment", "EpisodeStats", "Pendulum", "available", "make",
+           "register"]

@@ -1,0 +1,186 @@
+"""The fully jitted PPO trainer for JAX environments (the PureJaxRL pattern).
+
+Rollout (`lax.scan` over steps, `vmap` over envs), GAE, and the K-epoch update form one compiled
+update; `lax.scan` over updates makes a whole training run one program:
+
+    trainer = Trainer(TrainConfig())
+    state, metrics = trainer.train(jax.random.key(0))          # metrics: arrays [num_updates]
+    states, metrics = jax.vmap(trainer.train)(keys)              # many seeds at once
+
+Training can also run in chunks (`trainer.run(state, n)`), which is how checkpoints are taken;
+a chunk boundary changes nothing (the RNG key travels in the state).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import nnx, struct
+from jax import lax
+
+from jppo import envs
+from jppo.config import TrainConfig
+from jppo.loss import LossConfig
+from jppo.networks import CategoricalActor, Critic, GaussianActor
+from jppo.optim import make_optimizer, set_learning_rates
+from jppo.policy import ActorCritic
+from jppo.returns import gae
+from jppo.update import Hyperparams, UpdateConfig, make_update
+
+
+@struct.dataclass
+class SweepParams:
+    """Hyperparameters that may differ per vmapped run without recompiling."""
+
+    learning_rate: jax.Array
+    ent_coef: jax.Array
+    clip_eps: jax.Array
+
+    @classmethod
+    def from_config(cls, config: TrainConfig):
+        return cls(jnp.asarray(config.learning_rate), jnp.asarray(config.ent_coef), jnp.asarray(config.clip_eps))
+
+
+@struct.dataclass
+class TrainState:
+    params: dict
+    opt_state: object
+    env_state: object
+    obs: jax.Array
+    key: jax.Array
+    update: jax.Array  # number of updates done
+    sweep: SweepParams
+
+
+def make_networks(env: envs.Environment, hidden, key) -> tuple[nnx.Module, nnx.Module]:
+    obs_size = env.observation_shape[0]
+    actor_key, critic_key = jax.random.split(key)
+    if isinstance(env.action_space, envs.Discrete):
+        actor = CategoricalActor(obs_size, env.action_space.n, hidden, rngs=nnx.Rngs(actor_key))
+    else:
+        actor = GaussianActor(obs_size, env.action_space.shape[0], hidden, rngs=nnx.Rngs(actor_key))
+    return actor, Critic(obs_size, hidden, rngs=nnx.Rngs(critic_key))
+
+
+@dataclasses.dataclass
+class Trainer:
+    """Builds the compiled pieces for one `TrainConfig` (and optional env override)."""
+
+    config: TrainConfig
+    env: envs.Environment | None = None
+    env_params: object = None
+    progress: Callable | None = None  # called on the host after every update: progress(update, metrics)
+
+    def __post_init__(self):
+        if self.env is None:
+            self.env, default_params = envs.make(self.config.env_id)
+            self.env_params = default_params if self.env_params is None else self.env_params
+        self.env = envs.EpisodeStats(envs.AutoReset(self.env))
+        c = self.config
+        actor, critic = make_networks(self.env, c.hidden, jax.random.key(0))
+        self.policy, _ = ActorCritic.split(actor, critic)
+        self.optimizer = make_optimizer(c.optimizer, {"actor": c.learning_rate, "critic": c.learning_rate})
+        loss = LossConfig(vf_coef=c.vf_coef, value_clip=c.value_clip, normalize_advantages=c.normalize_advantages)
+        self._update = make_update(self.policy.evaluate, self.optimizer, UpdateConfig(c.num_epochs, c.num_minibatches, "global", loss))
+        self.run = jax.jit(self._run, static_argnums=1)
+
+    # -- pure pieces -------------------------------------------------------------------------
+
+    def init(self, key, sweep: SweepParams | None = None) -> TrainState:
+        """A fresh state: new networks, optimizer, and `num_envs` reset environments."""
+        c = self.config
+        sweep = SweepParams.from_config(c) if sweep is None else sweep
+        key, net_key, env_key = jax.random.split(key, 3)
+        actor, critic = make_networks(self.env, c.hidden, net_key)
+        _, params = ActorCritic.split(actor, critic)
+        opt_state = self.optimizer.init(params)
+        obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(jax.random.split(env_key, c.num_envs), self.env_params)
+        return TrainState(params, opt_state, env_state, obs, key, jnp.zeros((), jnp.int32), sweep)
+
+    def _rollout(self, state: TrainState):
+        c = self.config
+
+        def env_step(carry, _):
+            env_state, obs, key = carry
+            key, act_key, step_key = jax.random.split(key, 3)
+            action, logp, value = self.policy.act(state.params, obs, act_key)
+            step = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))
+            next_obs, env_state, reward, terminated, truncated, info = step(
+                jax.random.split(step_key, c.num_envs), env_state, action, self.env_params
+            )
+            transition = dict(obs=obs, actions=action, logp=logp, values=value, rewards=reward.astype(value.dtype),
+                              terminated=terminated, truncated=truncated, final_obs=info["final_obs"],
+                              episode_done=info["returned_episode"], episode_return=info["returned_episode_return"],
+                              episode_length=info["returned_episode_length"])
+            return (env_state, next_obs, key), transition
+
+        (env_state, obs, key), traj = lax.scan(env_step, (state.env_state, state.obs, state.key), None, c.num_steps)
+        return state.replace(env_state=env_state, obs=obs, key=key), traj
+
+    def _update_once(self, state: TrainState, _):
+        c = self.config
+        if c.anneal_lr:
+            lr = state.sweep.learning_rate * (1.0 - state.update / c.num_updates)
+        else:
+            lr = state.sweep.learning_rate
+        opt_state = set_learning_rates(state.opt_state, {"actor": lr, "critic": lr})
+        state, traj = self._rollout(state.replace(opt_state=opt_state))
+
+        final_values = self.policy.value(state.params, traj["final_obs"])
+        last_value = self.policy.value(state.params, state.obs)
+        advantages, returns = gae(traj["rewards"], traj["values"], last_value, traj["terminated"], traj["truncated"],
+                                  final_values, gamma=c.gamma, lam=c.gae_lambda)
+        batch = {k: traj[k].reshape(c.batch_size, *traj[k].shape[2:]) for k in ("obs", "actions", "logp", "values")}
+        batch["advantages"] = advantages.reshape(-1)
+        batch["returns"] = returns.reshape(-1)
+        key, update_key = jax.random.split(state.key)
+        hp = Hyperparams(clip_eps=state.sweep.clip_eps, ent_coef=state.sweep.ent_coef, max_grad_norm=c.max_grad_norm)
+        params, opt_state, losses = self._update(state.params, state.opt_state, batch, update_key, hp)
+
+        done = traj["episode_done"]
+        n_done = done.sum()
+        metrics = {k: v.mean() for k, v in losses.items()}
+        metrics.update(
+            episodes=n_done,
+            episodic_return=jnp.where(n_done > 0, (traj["episode_return"] * done).sum() / jnp.maximum(n_done, 1), jnp.nan),
+            episodic_length=jnp.where(n_done > 0, (traj["episode_length"] * done).sum() / jnp.maximum(n_done, 1), jnp.nan),
+            learning_rate=lr,
+        )
+        state = state.replace(params=params, opt_state=opt_state, key=key, update=state.update + 1)
+        if self.progress is not None:
+            jax.debug.callback(self.progress, state.update, metrics)
+        return state, metrics
+
+    def _run(self, state: TrainState, num_updates: int):
+        return lax.scan(self._update_once, state, None, num_updates)
+
+    def train(self, key, sweep: SweepParams | None = None):
+        """The whole run as one program: `(final state, metrics [num_updates])`. vmap-able."""
+        return self._run(self.init(key, sweep), self.config.num_updates)
+
+
+def evaluate_policy(trainer: Trainer, params, key, num_episodes: int = 10, deterministic: bool = True):
+    """Returns of `num_episodes` complete episodes of the (mode of the) policy, run in parallel."""
+    env = trainer.env.env.env  # unwrap EpisodeStats(AutoReset(env))
+    max_steps = getattr(trainer.env_params, "max_steps", 1000)
+
+    def episode(key):
+        reset_key, key = jax.random.split(key)
+        obs, state = env.reset(reset_key, trainer.env_params)
+
+        def step(carry, key):
+            obs, state, done, total = carry
+            dist = trainer.policy.distribution(params, obs)
+            action = dist.mode() if deterministic else dist.sample(key)
+            obs, state, reward, term, trunc, _ = env.step(key, state, action, trainer.env_params)
+            total = total + jnp.where(done, 0.0, reward)
+            return (obs, state, done | term | trunc, total), None
+
+        init = (obs, state, jnp.zeros((), bool), jnp.zeros((), obs.dtype))
+        (_, _, _, total), _ = lax.scan(step, init, jax.random.split(key, max_steps))
+        return total
+
+    return jax.jit(jax.vmap(episode))(jax.random.split(key, num_episodes))
