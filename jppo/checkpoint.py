@@ -1,0 +1,97 @@
+"""Orbax checkpoints of a training run: the whole `TrainState` (parameters, optimizer state, env
+state, RNG key, counters) plus the config and a format version, so that a resumed run continues
+exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import jax
+import orbax.checkpoint as ocp
+
+from jppo.config import TrainConfig
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def _to_storable(state):
+    # Typed PRNG keys are stored as their raw key data.
+    return state.replace(key=jax.random.key_data(state.key))
+
+
+class Checkpointer:
+    """Saves every call to `save`, keeps the last `keep`; `restore` picks the newest readable one."""
+
+    def __init__(self, directory: str | Path, keep: int = 3):
+        self.directory = Path(directory).absolute()
+        self.manager = ocp.CheckpointManager(
+            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+        )
+
+    def save(self, state, config: TrainConfig, num_seeds: int = 1) -> None:
+        step = int(jax.numpy.ravel(state.update)[0])
+        meta = {"format_version": FORMAT_VERSION, "config": config.to_dict(), "update": step, "num_seeds": num_seeds}
+        self.manager.save(
+            step, args=ocp.args.Composite(state=ocp.args.StandardSave(_to_storable(state)), meta=ocp.args.JsonSave(meta)),
+            force=True,
+        )
+        self.manager.wait_until_finished()
+
+    def steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def read_meta(self, step: int) -> dict:
+        """The JSON beside a checkpoint: format_version, config, update, num_seeds."""
+        meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise CheckpointError(
+                f"checkpoint {self.directory / str(step)} has format version {meta.get('format_version')}, "
+                f"this jppo reads version {FORMAT_VERSION}"
+            )
+        return meta
+
+    def read_config(self, step: int) -> TrainConfig:
+        return TrainConfig.from_dict(self.read_meta(step)["config"])
+
+    def restore(self, template, config: TrainConfig | None = None):
+        """`(state, config)` from the newest checkpoint that reads back.
+
+        `template` is a state of the right structure (e.g. `trainer.init(key)`). A checkpoint that
+        fails to read (truncated, corrupt) is reported with a warning and the next older one is
+        tried. If `config` is given, a saved config that differs in shape-changing fields is refused.
+        """
+        steps = self.steps()
+        if not steps:
+            raise CheckpointError(f"no checkpoints in {self.directory}")
+        for step in reversed(steps):
+            try:
+                saved_config = self.read_config(step)
+                restored = self.manager.restore(
+                    step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_to_storable(template)))
+                )["state"]
+            except CheckpointError:
+                raise
+            except Exception as err:  # orbax raises many kinds for damaged files
+                warnings.warn(
+                    f"checkpoint {self.directory / str(step)} is corrupt or truncated and was skipped "
+                    f"({type(err).__name__}: {str(err)[:200]})",
+                    stacklevel=2,
+                )
+                continue
+            if config is not None:
+                diff = saved_config.shape_differences(config)
+                if diff:
+                    details = ", ".join(f"{k}: saved {a!r} vs now {b!r}" for k, (a, b) in diff.items())
+                    raise CheckpointError(f"cannot resume from {self.directory}: the config changes shapes ({details})")
+            state = restored.replace(key=jax.random.wrap_key_data(restored.key))
+            return state, saved_config
+        raise CheckpointError(f"no readable checkpoint in {self.directory} (tried steps {steps})")
+
+    def close(self):
+        self.manager.close()
