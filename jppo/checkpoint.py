@@ -72,26 +72,32 @@ class Checkpointer:
         for step in reversed(steps):
             try:
                 saved_config = self.read_config(step)
-                restored = self.manager.restore(
-                    step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_to_storable(template)))
-                )["state"]
             except CheckpointError:
                 raise
             except Exception as err:  # orbax raises many kinds for damaged files
-                warnings.warn(
-                    f"checkpoint {self.directory / str(step)} is corrupt or truncated and was skipped "
-                    f"({type(err).__name__}: {str(err)[:200]})",
-                    stacklevel=2,
-                )
+                self._warn_damaged(step, err)
                 continue
             if config is not None:
                 diff = saved_config.shape_differences(config)
                 if diff:
                     details = ", ".join(f"{k}: saved {a!r} vs now {b!r}" for k, (a, b) in diff.items())
                     raise CheckpointError(f"cannot resume from {self.directory}: the config changes shapes ({details})")
-            state = restored.replace(key=jax.random.wrap_key_data(restored.key))
-            return state, saved_config
+            try:
+                restored = self.manager.restore(
+                    step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_to_storable(template)))
+                )["state"]
+            except Exception as err:
+                self._warn_damaged(step, err)
+                continue
+            return restored.replace(key=jax.random.wrap_key_data(restored.key)), saved_config
         raise CheckpointError(f"no readable checkpoint in {self.directory} (tried steps {steps})")
+
+    def _warn_damaged(self, step, err):
+        warnings.warn(
+            f"checkpoint {self.directory / str(step)} is corrupt or truncated and was skipped "
+            f"({type(err).__name__}: {str(err)[:200]})",
+            stacklevel=3,
+        )
 
     def close(self):
         self.manager.close()
