@@ -35,26 +35,24 @@ class MLP(nnx.Module):
 class ClampedGaussianActor(nnx.Module):
     r"""RLEPSO's actor: μ = (tanh(f_μ(s)) + 1)/2, σ = (tanh(f_σ(s)) + 1)/2 · (σ_max - σ_min) + σ_min,
     action = clamp(a ~ N(μ, σ), 0, 1), log π = Σ_i log N(action_i; μ_i, σ_i).
-
-    With `deterministic=True` the action is μ (for exact parity tests).
     """
 
-    def __init__(self, feature_dim, action_dim, hidden=(64, 32), *, rngs, min_sigma=0.01, max_sigma=0.7,
-                 deterministic=False):
+    def __init__(self, feature_dim, action_dim, hidden=(64, 32), *, rngs, min_sigma=0.01, max_sigma=0.7):
         self.mu_net = MLP([feature_dim, *hidden, action_dim], rngs=rngs)
         self.sigma_net = MLP([feature_dim, *hidden, action_dim], rngs=rngs)
-        self.min_sigma, self.max_sigma, self.deterministic = min_sigma, max_sigma, deterministic
+        self.min_sigma, self.max_sigma = min_sigma, max_sigma
 
-    def __call__(self, state, fixed_action=None, require_entropy=False, *, key=None):
+    def policy(self, state) -> Normal:
         mu = (jnp.tanh(self.mu_net(state)) + 1.0) / 2.0
         sigma = (jnp.tanh(self.sigma_net(state)) + 1.0) / 2.0 * (self.max_sigma - self.min_sigma) + self.min_sigma
-        policy = Normal(mu, sigma)
-        if fixed_action is not None:
-            action = fixed_action
-        elif self.deterministic:
-            action = mu
-        else:
-            action = policy.clamped_sample(key, 0.0, 1.0)
+        return Normal(mu, sigma)
+
+    def choose(self, policy: Normal, key):
+        return policy.clamped_sample(key, 0.0, 1.0)
+
+    def __call__(self, state, fixed_action=None, require_entropy=False, *, key=None):
+        policy = self.policy(state)
+        action = self.choose(policy, key) if fixed_action is None else fixed_action
         entropy = policy.entropy() if require_entropy else None
         return action, policy.log_prob(action), entropy
 
