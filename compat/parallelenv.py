@@ -38,6 +38,15 @@ Failures
     closed. A worker that dies, or (with `timeout`) does not answer in time, is reported the same
     way. A missing attribute raises `EnvAttributeError` (a `WorkerError` and an `AttributeError`)
     and leaves the workers running.
+
+Compared with MetaBox's class
+    Same: seeding (None, s + i, a list), stacking (an object array for ragged observations),
+    `info['env_id']`, the batch ending above, `customized_method`, `rollout` (the Tester's
+    `run_batch_episode` in every env), and `close()` calling each env's `close`.
+    Different: a missing attribute raises instead of returning None; stepping an ended batch and
+    wrong numbers of seeds or actions raise; the `asynchronous` modes and the `id`/`align`
+    arguments are not implemented; `num_cpus` is the third positional parameter (MetaBox's
+    callers pass it by keyword).
 """
 
 from __future__ import annotations
@@ -316,7 +325,7 @@ class ParallelEnv:
     Args:
         envs: list of environment objects (MetaBox or gymnasium style; styles may be mixed).
         para_mode: 'dummy', 'subproc', 'ray' or 'ray-subproc'.
-        num_cpus: CPUs for the Ray modes (None: all the cluster's free CPUs). Ignored otherwise.
+        num_cpus: CPUs for the Ray modes (None: all the cluster's CPUs). Ignored otherwise.
         num_gpus: GPUs for the Ray modes, split over the actors. Ignored otherwise.
         timeout: seconds a worker may take to answer one request (None: no limit). Not enforced
             in 'dummy' mode, where the env runs in the caller's thread.

@@ -216,6 +216,18 @@ def test_actions_must_have_one_entry_per_env():
         env.step([0.5, np.float32(0.5), jnp.asarray(0.5)])  # a list with mixed types is fine
 
 
+def test_ragged_observations_become_an_object_array():
+    envs = [make_pbo_env(), ToyRaggedEnv()]
+    with ParallelEnv(envs, "dummy") as env:
+        obs = env.reset()
+    assert obs.dtype == object and obs.shape == (2,) and obs[1].shape == (5,)
+
+
+class ToyRaggedEnv(test_envs.ToyPBOEnv):
+    def reset(self):
+        return np.concatenate([super().reset(), [0.0, 0.0]])
+
+
 def test_unknown_mode_and_bad_arguments():
     with pytest.raises(ValueError, match=r"para_mode must be one of \['dummy', 'subproc', 'ray', 'ray-subproc'\], got 'threads'"):
         ParallelEnv(pbo_envs(), "threads")
@@ -320,6 +332,19 @@ def test_dead_worker_is_reported_not_waited_for():
         env.step(np.full(2, 0.5))
     assert not any(pid_alive(p) for p in pids)
     assert time.monotonic() - start < 20
+
+
+@pytest.mark.parametrize("ray_mode", RAY_MODES)
+def test_dead_ray_actor_is_reported_with_its_envs(ray_cluster, ray_mode):
+    start = time.monotonic()
+    env = ParallelEnv([ProbeEnv(), CrashingEnv(), ProbeEnv()], ray_mode)  # ray-subproc: actors [0, 1], [2]
+    env.reset()
+    who = "environment 1" if ray_mode == "ray" else r"environments \[0, 1\] \(one worker\)"
+    with pytest.raises(WorkerError, match=who + " failed in step: its Ray actor died"):
+        env.step(np.full(3, 0.5))
+    with pytest.raises(RuntimeError, match="closed"):
+        env.get_env_attr("fes")
+    assert time.monotonic() - start < 30
 
 
 def test_timeout_stops_a_worker_that_does_not_answer():
