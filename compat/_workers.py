@@ -1,6 +1,6 @@
 """The worker side of `compat.parallelenv.ParallelEnv`: code that holds and steps environments.
 
-It runs in the caller's process ('dummy'), in a spawned child process ('subproc') or inside a Ray
+It runs in the caller's process ('dummy'), in a fresh child interpreter ('subproc') or inside a Ray
 actor ('ray', 'ray-subproc'), so it imports neither JAX nor Ray: a worker process stays small and
 starts fast.
 
