@@ -1,0 +1,490 @@
+r"""RLEPSO: an ensemble particle swarm whose per-group coefficients an agent sets every generation.
+
+A port of MetaBox's ``RLEPSO_Optimizer`` (MetaBox v2 / metaevobox 2.0.2, after Yin et al., "RLEPSO:
+Reinforcement learning based Ensemble particle swarm optimizer", ACAI 2021). With the same random
+draws it takes the same steps, quirks included; `tests/rlepso_reference.py` is a plain numpy port
+that the tests run side by side with this one.
+
+Swarm: NP = 100 particles in G = 5 groups of NP // G consecutive particles, dimension D, bounds
+[lb, ub], v_max = 0.1 (ub - lb). Costs are c(x) = f(x) - f*, with f* = f(shift) (MetaBox's
+``problem.optimum``, evaluated once at reset).
+
+Initialisation (fes = NP afterwards)::
+
+    x = lb + (ub - lb) U,   v = -v_max + (v_max - (-v_max)) U,   U ~ U[0, 1)^{NP×D}
+    pbest = x, gbest = argmin c(x), stagnation s = 0, cost log = [c(gbest)]
+
+Action a ∈ [0, 1]^{7G}. Group g reads the seven numbers a[g·5 : g·5 + 7]: MetaBox slices with a
+stride of G = 5, not 7, so neighbouring groups overlap and a[27:35] is never read (ported as is;
+``RLEPSOEnv(group_stride=7)`` gives disjoint slices). For particle i of group g, with
+(m, ω, κ, α₁..α₄) = a[g·5 : g·5 + 7] and s_i its stagnation count before this generation::
+
+    w_i = 0.8 ω + 0.1
+    k   = 1 / (α₁ + α₂ + α₃ + α₄ + 1e-5) · κ · 8,      c_j = k α_j
+    μ_i = m · 0.01 · s_i                                  (particles past G·(NP // G) get 0 for all)
+
+One generation (draws named as in `StepDraws`)::
+
+    CL target   t_id = the better of pbest_{r1,d}, pbest_{r2,d} (r1, r2 ~ randint[0, NP), ties → r1)
+    Pc_i        = 0.05 + 0.45 exp(10 i / (NP - 1)) / (e^10 - 1)
+    v_cl        = ρ (p̃ - x),  ρ ~ U^{NP×D},  p̃_id = pbest_id if ρ_id > Pc_i else t_id   (one ρ for both)
+    v_fdr       = ρ' (pbest_{j*(i,d),d} - pbest_id),
+                  j*(i,d) = argmin_j (f_pbest_j - f_pbest_i) / (|pbest_jd - pbest_id| + 1e-5)
+    v_pb        = r₁ (pbest - x),    v_gb = r₂ (gbest - x),    r₁, r₂ ~ U^{NP×1}
+    v'          = clip(w v + c₁ v_cl + c₂ v_fdr + c₃ v_gb + c₄ v_pb, -v_max, v_max)
+    x'          = clip(x + v', lb, ub);  fes += NP
+    pbest, gbest updated where strictly better;  s_i ← 0 if c(x'_i) < c(x_i) else s_i + 1
+    re-init     particle i with prob. μ_i · 0.01 · s_i (new s): x_i, v_i redrawn as at the start,
+                fes += (number re-initialised), pbest / gbest updated again
+
+Then: the cost log appends c(gbest) when fes ≥ log_index · log_interval (log_interval =
+maxFEs // 50, at most one entry a generation); reward = +1 if c(gbest) fell this generation
+else -1; observation = [fes / maxFEs]; terminated when fes ≥ maxFEs (no cost threshold: MetaBox's
+``is_end`` is the budget only). At the end the log is padded with c(gbest) to 51 entries, or its
+last entry overwritten with c(gbest) when it already has 51 or more. With re-initialisation fes
+can pass maxFEs by up to NP; without it an episode is exactly (maxFEs - NP) / NP generations.
+
+Actions outside [0, 1] are clipped (MetaBox's actor clamps its samples to [0, 1] before the
+optimizer sees them); `check_action` rejects them, and NaN, at the Python boundary for callers
+who want an error. An action of the wrong shape raises at trace time.
+
+Problems: `params.problem` is any pytree with `lb`, `ub` (scalars or [D]) and `shift` ([D]);
+`evaluate_fn(problem, x[..., D]) -> [...]` gives raw f(x) (default `jppo.envs.bbob.evaluate`).
+A batch of problems (leaves with a leading axis, `shift` [N, D]) is a suite: `reset` draws one
+uniformly and keeps it in the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jppo.envs.base import Box, Environment, default_float
+
+ACTIONS_PER_GROUP = 7
+
+
+@struct.dataclass
+class RLEPSOParams:
+    """The problem (or a suite of problems) and the budget. Sizes are static (they set shapes)."""
+
+    problem: Any
+    max_fes: int = struct.field(pytree_node=False, default=20000)
+    population_size: int = struct.field(pytree_node=False, default=100)
+    n_logpoint: int = struct.field(pytree_node=False, default=50)
+
+    @property
+    def log_interval(self) -> int:
+        return self.max_fes // self.n_logpoint
+
+
+@struct.dataclass
+class InitDraws:
+    """Uniform [0, 1) draws of the initial swarm: positions, then velocities ([NP, D] each)."""
+
+    position: jax.Array
+    velocity: jax.Array
+
+
+@struct.dataclass
+class StepDraws:
+    """Every random number one generation uses, in MetaBox's order of drawing."""
+
+    pbest: jax.Array  # [NP, 1]   r₁ for v_pb
+    gbest: jax.Array  # [NP, 1]   r₂ for v_gb
+    clpso: jax.Array  # [NP, D]   ρ: the Pc test and the v_cl factor
+    tournament: jax.Array  # [NP, D, 2] int, the two candidates per particle and dimension
+    fdr: jax.Array  # [NP, D]   ρ' for v_fdr
+    reinit: jax.Array  # [NP]      tested against the re-initialisation probability
+    reinit_position: jax.Array  # [NP, D]  used only if some particle is re-initialised
+    reinit_velocity: jax.Array  # [NP, D]
+
+
+@struct.dataclass
+class RLEPSOState:
+    problem: Any  # the problem of this episode (one of the suite)
+    optimum: jax.Array  # f* = f(shift)
+    position: jax.Array  # [NP, D]
+    velocity: jax.Array  # [NP, D]
+    cost: jax.Array  # [NP]  c(x) of the current positions
+    pbest_position: jax.Array  # [NP, D]
+    pbest_cost: jax.Array  # [NP]
+    gbest_position: jax.Array  # [D]
+    gbest_cost: jax.Array  # []
+    stagnation: jax.Array  # [NP] generations since the particle's own cost last fell (float, as MetaBox)
+    fes: jax.Array  # [] int32
+    log_index: jax.Array  # [] int32, MetaBox's log_index
+    log_len: jax.Array  # [] int32, entries of cost_log in use
+    cost_log: jax.Array  # [capacity], NaN beyond log_len
+
+
+# ---------------------------------------------------------------- sizes and checks
+
+
+def dim_of(problem) -> int:
+    return int(jnp.shape(problem.shift)[-1])
+
+
+def log_capacity(params: RLEPSOParams) -> int:
+    """Entries the cost log can reach: 1 + appends, and an append needs fes ≥ k·log_interval with
+    fes < maxFEs + 2·NP; never fewer than n_logpoint + 1 (the end pads to that)."""
+    appends = (params.max_fes - 1 + 2 * params.population_size) // params.log_interval
+    return max(params.n_logpoint + 1, 1 + appends)
+
+
+def max_generations(params: RLEPSOParams) -> int:
+    """Generations an episode can take at most (each adds ≥ NP evaluations, the reset adds NP)."""
+    return max(1, -(-(params.max_fes - params.population_size) // params.population_size))
+
+
+def check_params(params: RLEPSOParams, n_groups: int) -> None:
+    for name in ("max_fes", "population_size", "n_logpoint"):
+        value = getattr(params, name)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"params.{name} must be a positive integer, got {value!r}")
+    if params.population_size < n_groups:
+        raise ValueError(f"params.population_size must be ≥ n_groups = {n_groups}, got {params.population_size}")
+    if params.log_interval < 1:
+        raise ValueError(f"params.max_fes ({params.max_fes}) must be ≥ params.n_logpoint ({params.n_logpoint})")
+    if np.ndim(params.problem.shift) not in (1, 2):
+        raise ValueError(f"params.problem.shift must have shape [D] or [N, D], got {np.shape(params.problem.shift)}")
+
+
+def check_action(action, n_groups: int = 5) -> jax.Array:
+    """Python-boundary check: a float array [..., 7·n_groups] with entries in [0, 1] and no NaN."""
+    width = ACTIONS_PER_GROUP * n_groups
+    dtype = getattr(action, "dtype", None) or np.asarray(action).dtype
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"action must be a floating-point array, got dtype {dtype}")
+    if np.ndim(action) < 1 or np.shape(action)[-1] != width:
+        raise ValueError(f"action must have shape [..., {width}], got {tuple(np.shape(action))}")
+    if isinstance(action, jax.core.Tracer):
+        return action
+    values = np.asarray(action)
+    if np.isnan(values).any():
+        raise ValueError("action contains NaN")
+    if values.min(initial=0.0) < 0.0 or values.max(initial=0.0) > 1.0:
+        raise ValueError(f"action must lie in [0, 1], got values in [{values.min()}, {values.max()}]")
+    return jnp.asarray(action)
+
+
+# ---------------------------------------------------------------- random draws
+
+
+def sample_init_draws(key, population_size: int, dim: int, dtype=None) -> InitDraws:
+    dtype = dtype or default_float()
+    k_pos, k_vel = jax.random.split(key)
+    shape = (population_size, dim)
+    return InitDraws(jax.random.uniform(k_pos, shape, dtype), jax.random.uniform(k_vel, shape, dtype))
+
+
+def sample_step_draws(key, population_size: int, dim: int, dtype=None) -> StepDraws:
+    dtype = dtype or default_float()
+    n, d = population_size, dim
+    keys = jax.random.split(key, 8)
+    u = lambda k, shape: jax.random.uniform(k, shape, dtype)  # noqa: E731
+    return StepDraws(
+        pbest=u(keys[0], (n, 1)),
+        gbest=u(keys[1], (n, 1)),
+        clpso=u(keys[2], (n, d)),
+        tournament=jax.random.randint(keys[3], (n, d, 2), 0, n, jnp.int32),
+        fdr=u(keys[4], (n, d)),
+        reinit=u(keys[5], (n,)),
+        reinit_position=u(keys[6], (n, d)),
+        reinit_velocity=u(keys[7], (n, d)),
+    )
+
+
+# ---------------------------------------------------------------- the optimizer, pure functions
+
+
+def learning_probability(population_size: int, dtype=None) -> jax.Array:
+    """MetaBox's Pc_i = 0.05 + 0.45 exp(10 i / (NP - 1)) / (e^10 - 1), a constant computed by numpy
+    (XLA's exp differs from numpy's in the last bit)."""
+    i = np.arange(population_size)
+    pc = 0.05 + 0.45 * np.exp(10 * i / (population_size - 1)) / (np.exp(10) - 1)
+    return jnp.asarray(pc, dtype or default_float())
+
+
+def bounds(problem, dim: int, dtype):
+    lb = jnp.broadcast_to(jnp.asarray(problem.lb, dtype), (dim,))
+    ub = jnp.broadcast_to(jnp.asarray(problem.ub, dtype), (dim,))
+    return lb, ub, 0.1 * (ub - lb)
+
+
+def _uniform(low, high, u):
+    return low + (high - low) * u  # numpy's RandomState.uniform, operation for operation
+
+
+def group_coefficients(action, stagnation, n_groups: int, group_stride: int):
+    """Per-particle (w, c₁, c₂, c₃, c₄ as [NP, 1], μ as [NP]) from the action; see the module docstring."""
+    population_size = stagnation.shape[0]
+    per_group = population_size // n_groups
+    rows = jnp.arange(n_groups)[:, None] * group_stride + jnp.arange(ACTIONS_PER_GROUP)[None, :]
+    a = action[rows]  # [G, 7]
+    m, omega, kappa, a1, a2, a3, a4 = (a[:, j] for j in range(ACTIONS_PER_GROUP))
+    scale = 1.0 / ((((a1 + a2) + a3) + a4) + 1e-5) * kappa * 8
+    per_group_values = jnp.stack([omega * 0.8 + 0.1, scale * a1, scale * a2, scale * a3, scale * a4, m * 0.01], 1)
+    particle = jnp.arange(population_size)
+    group = jnp.minimum(particle // per_group, n_groups - 1)
+    values = jnp.where((particle < n_groups * per_group)[:, None], per_group_values[group], 0.0)
+    w, c1, c2, c3, c4 = (values[:, j : j + 1] for j in range(5))
+    return w, c1, c2, c3, c4, values[:, 5] * stagnation
+
+
+def clpso_velocity(state: RLEPSOState, draws: StepDraws, pc):
+    """v_cl = ρ (p̃ - x): own pbest where ρ > Pc_i, else the binary-tournament winner, per dimension."""
+    n, d = state.position.shape
+    idx = draws.tournament
+    columns = jnp.arange(d)[None, :, None]
+    candidate = state.pbest_position[idx, columns]  # [NP, D, 2]
+    candidate_cost = state.pbest_cost[idx]
+    target = jnp.where(candidate_cost[..., 1] < candidate_cost[..., 0], candidate[..., 1], candidate[..., 0])
+    rho = draws.clpso
+    exemplar = jnp.where(rho > pc[:, None], state.pbest_position, target)
+    return rho * (exemplar - state.position)
+
+
+def fdr_velocity(state: RLEPSOState, draws: StepDraws):
+    """v_fdr = ρ' (pbest_{j*,d} - pbest_{i,d}), j* minimising the fitness-distance ratio per (i, d)."""
+    pos, fit = state.pbest_position, state.pbest_cost
+    distance = jnp.abs(pos[None, :, :] - pos[:, None, :])  # [i, j, d]
+    delta = fit[None, :] - fit[:, None]  # [i, j]
+    ratio = delta[:, :, None] / (distance + 1e-5)
+    j_star = jnp.argmin(ratio, axis=1)  # [i, d]
+    target = pos[j_star, jnp.arange(pos.shape[1])[None, :]]
+    return draws.fdr * (target - pos)
+
+
+def _update_bests(state: RLEPSOState, position, cost):
+    """pbest / gbest where strictly better (argmin: the first of equal minima, as numpy)."""
+    better = cost < state.pbest_cost
+    best = jnp.argmin(cost)
+    gbest_better = cost[best] < state.gbest_cost
+    return state.replace(
+        position=position,
+        cost=cost,
+        pbest_position=jnp.where(better[:, None], position, state.pbest_position),
+        pbest_cost=jnp.where(better, cost, state.pbest_cost),
+        gbest_position=jnp.where(gbest_better, position[best], state.gbest_position),
+        gbest_cost=jnp.where(gbest_better, cost[best], state.gbest_cost),
+    )
+
+
+def init_swarm(problem, draws: InitDraws, evaluate_fn, optimum_fn, params: RLEPSOParams) -> RLEPSOState:
+    """The initial swarm from explicit draws (MetaBox's ``init_population``)."""
+    dtype = draws.position.dtype
+    dim = draws.position.shape[1]
+    lb, ub, vmax = bounds(problem, dim, dtype)
+    optimum = jnp.asarray(optimum_fn(problem), dtype)
+    position = _uniform(lb, ub, draws.position)
+    velocity = _uniform(-vmax, vmax, draws.velocity)
+    cost = jnp.asarray(evaluate_fn(problem, position), dtype) - optimum
+    best = jnp.argmin(cost)
+    capacity = log_capacity(params)
+    cost_log = jnp.full((capacity,), jnp.nan, dtype).at[0].set(cost[best])
+    one = jnp.ones((), jnp.int32)
+    return RLEPSOState(
+        problem=problem, optimum=optimum, position=position, velocity=velocity, cost=cost,
+        pbest_position=position, pbest_cost=cost, gbest_position=position[best], gbest_cost=cost[best],
+        stagnation=jnp.zeros_like(cost), fes=one * params.population_size, log_index=one, log_len=one,
+        cost_log=cost_log,
+    )  # fmt: skip
+
+
+def pso_step(state: RLEPSOState, action, draws: StepDraws, evaluate_fn, params: RLEPSOParams,
+             n_groups: int = 5, group_stride: int = 5):
+    """One generation from explicit draws (MetaBox's ``update``). Returns (state, reward, terminated)."""
+    dtype = state.position.dtype
+    n, dim = state.position.shape
+    lb, ub, vmax = bounds(state.problem, dim, dtype)
+    action = jnp.clip(jnp.asarray(action, dtype), 0.0, 1.0)
+    previous_gbest = state.gbest_cost
+
+    v_cl = clpso_velocity(state, draws, learning_probability(n, dtype))
+    v_fdr = fdr_velocity(state, draws)
+    v_pb = draws.pbest * (state.pbest_position - state.position)
+    v_gb = draws.gbest * (state.gbest_position[None, :] - state.position)
+    w, c1, c2, c3, c4, mutation = group_coefficients(action, state.stagnation, n_groups, group_stride)
+    velocity = w * state.velocity + c1 * v_cl + c2 * v_fdr + c3 * v_gb + c4 * v_pb
+    velocity = jnp.clip(velocity, -vmax, vmax)
+    position = jnp.clip(state.position + velocity, lb, ub)
+
+    # The re-initialisation candidates do not depend on the swarm: evaluate them with the new positions.
+    fresh_position = _uniform(lb, ub, draws.reinit_position)
+    fresh_velocity = _uniform(-vmax, vmax, draws.reinit_velocity)
+    both = jnp.asarray(evaluate_fn(state.problem, jnp.concatenate([position, fresh_position])), dtype) - state.optimum
+    cost, fresh_cost = both[:n], both[n:]
+
+    stagnation = jnp.where(cost < state.cost, 0.0, state.stagnation + 1)
+    moved = _update_bests(state, position, cost).replace(velocity=velocity, stagnation=stagnation,
+                                                         fes=state.fes + n)
+
+    reinit = draws.reinit < mutation * 0.01 * stagnation
+    position = jnp.where(reinit[:, None], fresh_position, moved.position)
+    velocity = jnp.where(reinit[:, None], fresh_velocity, moved.velocity)
+    cost = jnp.where(reinit, fresh_cost, moved.cost)
+    state = _update_bests(moved, position, cost).replace(velocity=velocity,
+                                                         fes=moved.fes + jnp.sum(reinit, dtype=jnp.int32))
+
+    state = _log_cost(state, params)
+    terminated = state.fes >= params.max_fes
+    closed = _close_log(state, params)
+    state = state.replace(cost_log=jnp.where(terminated, closed.cost_log, state.cost_log),
+                          log_len=jnp.where(terminated, closed.log_len, state.log_len))
+    reward = jnp.where(state.gbest_cost < previous_gbest, 1.0, -1.0).astype(dtype)
+    return state, reward, terminated
+
+
+def _log_cost(state: RLEPSOState, params: RLEPSOParams) -> RLEPSOState:
+    due = state.fes >= state.log_index * params.log_interval
+    cost_log = jnp.where(due, state.cost_log.at[state.log_len].set(state.gbest_cost), state.cost_log)
+    step = due.astype(jnp.int32)
+    return state.replace(cost_log=cost_log, log_index=state.log_index + step, log_len=state.log_len + step)
+
+
+def _close_log(state: RLEPSOState, params: RLEPSOParams) -> RLEPSOState:
+    """The end of an episode: pad to n_logpoint + 1 entries with gbest, or overwrite the last one."""
+    final_len = jnp.maximum(state.log_len, params.n_logpoint + 1)
+    i = jnp.arange(state.cost_log.shape[0])
+    fill = ((i >= state.log_len) & (i < final_len)) | (i == final_len - 1)
+    return state.replace(cost_log=jnp.where(fill, state.gbest_cost, state.cost_log), log_len=final_len)
+
+
+def cost_history(state: RLEPSOState) -> np.ndarray:
+    """MetaBox's ``optimizer.cost``: the logged costs, [log_len] for one state, [..., log_len] for a
+    batch (which must agree on the length; 51 entries for every finished default episode)."""
+    lengths = np.asarray(state.log_len)
+    if lengths.size and not (lengths == lengths.flat[0]).all():
+        raise ValueError(f"the states' cost logs differ in length: {sorted(set(lengths.ravel().tolist()))}")
+    return np.asarray(state.cost_log)[..., : int(lengths.flat[0])]
+
+
+# ---------------------------------------------------------------- the environment
+
+
+def _default_evaluate(problem, x):
+    from jppo.envs import bbob
+
+    return bbob.evaluate(problem, x)
+
+
+def _select(problem, key):
+    """One problem of a suite (leading axis on every leaf), drawn uniformly; a single problem as is."""
+    if jnp.ndim(problem.shift) == 1:
+        return problem
+    i = jax.random.randint(key, (), 0, jnp.shape(problem.shift)[0])
+    return jax.tree.map(lambda leaf: jnp.asarray(leaf)[i], problem)
+
+
+class RLEPSOEnv(Environment):
+    """MetaBox's RLEPSO optimizer as a JAX environment (see the module docstring).
+
+    `evaluate_fn(problem, x[..., D]) -> f(x)[...]` defaults to `jppo.envs.bbob.evaluate`;
+    `optimum_fn(problem) -> f*` defaults to f(problem.shift), as MetaBox's ``problem.optimum``.
+    Observation [fes / maxFEs]; reward ±1; info: `cost` (best cost so far, c(gbest)) and `fes`.
+    """
+
+    observation_shape = (1,)
+
+    def __init__(self, evaluate_fn: Callable | None = None, optimum_fn: Callable | None = None,
+                 n_groups: int = 5, group_stride: int | None = None):
+        if isinstance(n_groups, bool) or not isinstance(n_groups, int) or n_groups < 1:
+            raise ValueError(f"n_groups must be a positive integer, got {n_groups!r}")
+        group_stride = n_groups if group_stride is None else group_stride
+        if not isinstance(group_stride, int) or group_stride < 0 or \
+                (n_groups - 1) * group_stride + ACTIONS_PER_GROUP > ACTIONS_PER_GROUP * n_groups:
+            raise ValueError(f"group_stride must be an integer in [0, 7] so every group's 7 actions exist, "
+                             f"got {group_stride!r}")
+        self.evaluate_fn = evaluate_fn or _default_evaluate
+        self.optimum_fn = optimum_fn or (lambda problem: self.evaluate_fn(problem, problem.shift))
+        self.n_groups = n_groups
+        self.group_stride = group_stride
+        self.action_space = Box(0.0, 1.0, (ACTIONS_PER_GROUP * n_groups,))
+
+    @property
+    def default_params(self) -> RLEPSOParams:
+        from jppo.envs import bbob
+
+        return RLEPSOParams(problem=bbob.make_problem(1, 10))
+
+    def check_action(self, action) -> jax.Array:
+        return check_action(action, self.n_groups)
+
+    def observation(self, state: RLEPSOState, params: RLEPSOParams):
+        return jnp.reshape(state.fes.astype(state.position.dtype) / params.max_fes, (1,))
+
+    def init(self, problem, draws: InitDraws, params: RLEPSOParams) -> RLEPSOState:
+        return init_swarm(problem, draws, self.evaluate_fn, self.optimum_fn, params)
+
+    def pso_step(self, state: RLEPSOState, action, draws: StepDraws, params: RLEPSOParams):
+        """(state, reward, terminated) from explicit draws."""
+        self._check_action_shape(action)
+        return pso_step(state, action, draws, self.evaluate_fn, params, self.n_groups, self.group_stride)
+
+    def reset(self, key, params: RLEPSOParams):
+        check_params(params, self.n_groups)
+        problem_key, init_key = jax.random.split(key)
+        problem = _select(params.problem, problem_key)
+        draws = sample_init_draws(init_key, params.population_size, dim_of(problem))
+        state = self.init(problem, draws, params)
+        return self.observation(state, params), state
+
+    def step(self, key, state: RLEPSOState, action, params: RLEPSOParams):
+        draws = sample_step_draws(key, params.population_size, state.position.shape[1], state.position.dtype)
+        state, reward, terminated = self.pso_step(state, action, draws, params)
+        info = {"cost": state.gbest_cost, "fes": state.fes}
+        return self.observation(state, params), state, reward, terminated, jnp.zeros((), bool), info
+
+    def _check_action_shape(self, action) -> None:
+        width = self.action_space.shape[0]
+        if jnp.shape(action) != (width,):
+            raise ValueError(f"action must have shape ({width},) per environment, got {tuple(jnp.shape(action))}")
+
+
+def rollout(env: RLEPSOEnv, params: RLEPSOParams, key, policy: Callable, num_steps: int | None = None):
+    """One episode under `lax.scan`: `policy(key, obs) -> action`. Runs `max_generations(params)`
+    steps (or `num_steps`); after termination the state is frozen and rewards are 0.
+    Returns (final state, {'reward', 'done', 'cost', 'fes'} each [steps])."""
+    num_steps = max_generations(params) if num_steps is None else num_steps
+    reset_key, key = jax.random.split(key)
+    obs, state = env.reset(reset_key, params)
+
+    def one(carry, step_key):
+        obs, state, done = carry
+        act_key, env_key = jax.random.split(step_key)
+        action = policy(act_key, obs)
+        new_obs, new_state, reward, terminated, _, _ = env.step(env_key, state, action, params)
+        keep = lambda new, old: jnp.where(done, old, new)  # noqa: E731
+        state = jax.tree.map(keep, new_state, state)
+        out = {"reward": jnp.where(done, 0.0, reward), "done": done | terminated, "cost": state.gbest_cost,
+               "fes": state.fes}
+        return (keep(new_obs, obs), state, done | terminated), out
+
+    (_, state, _), trajectory = jax.lax.scan(one, (obs, state, jnp.zeros((), bool)), jax.random.split(key, num_steps))
+    return state, trajectory
+
+
+def _register() -> None:
+    from jppo.envs import register
+
+    def factory(dim: int, max_fes: int):
+        def make():
+            from jppo.envs import bbob
+
+            suite, _ = bbob.bbob_suite(dim, "easy", "train", 0)
+            return RLEPSOEnv(evaluate_fn=bbob.evaluate), RLEPSOParams(problem=suite, max_fes=max_fes)
+
+        return make
+
+    # MetaBox's budgets: 20000 evaluations for bbob-10D, 50000 for the 30-D suites.
+    register("rlepso-bbob10d", factory(10, 20000))
+    register("rlepso-bbob30d", factory(30, 50000))
+
+
+_register()
