@@ -198,9 +198,9 @@ def _load_metabox_optimizer():
             sys.modules[spec.name] = module
             spec.loader.exec_module(module)
         return module.RLEPSO_Optimizer
-    finally:
-        sys.modules.clear()
-        sys.modules.update(saved)
+    finally:  # forget the stand-in packages only: torch and friends cannot be imported twice
+        for name in [n for n in sys.modules if n.split(".")[0] == "metaevobox" and n not in saved]:
+            del sys.modules[name]
 
 
 class _MetaBoxConfig:
