@@ -29,9 +29,10 @@ from flax import nnx
 from compat.basic_agent import Basic_Agent
 from compat.parallelenv import ParallelEnv, WorkerError
 from compat.utils import save_class
-from jppo.loss import METABOX, ppo_loss
-from jppo.optim import OPTIMIZERS, clip_per_network, make_optimizer, set_learning_rates
-from jppo.returns import nstep_returns
+from jppo.loss import METABOX
+from jppo.nstep import window_epoch
+from jppo.optim import OPTIMIZERS, make_optimizer, set_learning_rates
+from jppo.update import Hyperparams
 
 
 class Memory:
@@ -220,30 +221,17 @@ class PPO_Agent(Basic_Agent):
         def value(params, state):
             return _value(nets(params)["critic"](state))
 
+        def evaluate(params, states, actions):
+            m = nets(params)
+            _, logp, entropy = m["actor"](states, actions, True)
+            return logp, entropy, _value(m["critic"](states))
+
         def epoch(params, opt_state, lrs, states, actions, old_logp, old_values, rewards, next_state, gamma, eps, max_norm):
-            T, n = rewards.shape
-            flat = lambda x: x.reshape(T * n, *x.shape[2:])  # noqa: E731
-            opt_state = set_learning_rates(opt_state, lrs)
-
-            def loss_fn(params):
-                m = nets(params)
-                _, logp, entropy = m["actor"](flat(states), flat(actions), True)
-                values = _value(m["critic"](flat(states)))
-                bootstrap = jax.lax.stop_gradient(_value(m["critic"](next_state)))
-                returns = nstep_returns(rewards, bootstrap, gamma).reshape(-1)
-                advantages = returns - jax.lax.stop_gradient(values)
-                loss, metrics = ppo_loss(logp, old_logp.reshape(-1), advantages, values, old_values.reshape(-1),
-                                         returns, entropy, clip_eps=eps, config=METABOX)
-                return loss, (metrics, returns, values, logp, entropy)
-
-            grads, (metrics, returns, values, logp, entropy) = jax.grad(loss_fn, has_aux=True)(params)
-            grads, norms, clipped = clip_per_network(grads, max_norm)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            params = jax.tree.map(lambda p, u: p + u, params, updates)
-            aux = dict(metrics=metrics, returns=returns, values=jax.lax.stop_gradient(values),
-                       logp=jax.lax.stop_gradient(logp), entropy=jax.lax.stop_gradient(entropy), norms=norms,
-                       clipped=clipped)
-            return params, opt_state, aux
+            window = dict(obs=states, actions=actions, logp=old_logp, values=old_values, rewards=rewards,
+                          valid=jnp.ones(rewards.shape, bool))
+            return window_epoch(evaluate, value, tx, params, set_learning_rates(opt_state, lrs), window, next_state,
+                                Hyperparams(clip_eps=eps, ent_coef=0.0, max_grad_norm=max_norm), gamma=gamma,
+                                loss=METABOX)
 
         return {"act": jax.jit(act), "value": jax.jit(value), "epoch": jax.jit(epoch)}
 

@@ -9,15 +9,29 @@ import tomllib
 from pathlib import Path
 
 # Fields whose change alters array shapes or the compiled program: a resumed run must keep them.
-SHAPE_FIELDS = ("env_id", "num_envs", "num_steps", "num_epochs", "num_minibatches", "hidden", "optimizer")
+SHAPE_FIELDS = ("env_id", "algorithm", "num_envs", "num_steps", "num_epochs", "num_minibatches", "hidden",
+                "critic_hidden", "activation", "actor", "optimizer")
+
+ALGORITHMS = ("ppo", "nstep")
+ACTIVATIONS = ("tanh", "relu")
+ACTORS = ("auto", "bounded")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """PPO hyperparameters. Defaults are PureJaxRL's / CleanRL's CartPole settings.
+    """PPO hyperparameters. Defaults are PureJaxRL's / CleanRL's CartPole settings; `preset(env_id)`
+    gives an environment's own defaults (MetaBox's RLEPSO settings for the MetaBBO envs).
 
     A rollout is `num_envs × num_steps` transitions; one update is `num_epochs` passes over it in
     `num_minibatches` minibatches; training runs `total_steps // (num_envs × num_steps)` updates.
+
+    `algorithm` is 'ppo' (GAE(λ), minibatches, auto-reset envs: `jppo.train.Trainer`) or 'nstep'
+    (MetaBox's loop: windows of `num_steps` steps, n-step targets, the whole window as one batch,
+    episodes that end for the whole batch at once: `jppo.nstep.NStepTrainer`). `actor` 'auto' is a
+    categorical actor for discrete actions and a Gaussian one with a learned log-std otherwise;
+    'bounded' is RLEPSO's actor for actions in [0, 1] (σ in [`min_sigma`, `max_sigma`]).
+    `critic_hidden` empty means the same as `hidden`. `max_grad_norm` is a global norm for 'ppo'
+    and a per-network one (MetaBox) for 'nstep'; inf means no clipping.
     """
 
     env_id: str = "CartPole-v1"
@@ -37,11 +51,23 @@ class TrainConfig:
     normalize_advantages: bool = True
     value_clip: bool = True
     hidden: tuple[int, ...] = (64, 64)
+    critic_hidden: tuple[int, ...] = ()
+    activation: str = "tanh"
+    actor: str = "auto"
+    min_sigma: float = 0.01
+    max_sigma: float = 0.7
+    algorithm: str = "ppo"
     optimizer: str = "Adam"
     seed: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(self.hidden))
+        object.__setattr__(self, "critic_hidden", tuple(self.critic_hidden))
+        for name, allowed in (("algorithm", ALGORITHMS), ("activation", ACTIVATIONS), ("actor", ACTORS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if not 0 < self.min_sigma <= self.max_sigma:
+            raise ValueError(f"need 0 < min_sigma <= max_sigma, got {self.min_sigma}, {self.max_sigma}")
         for name in ("total_steps", "num_envs", "num_steps", "num_epochs", "num_minibatches"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -63,10 +89,19 @@ class TrainConfig:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.clip_eps <= 0:
             raise ValueError(f"clip_eps must be > 0, got {self.clip_eps}")
+        if math.isnan(self.max_grad_norm):
+            raise ValueError("max_grad_norm must be a number (inf or <= 0 for no clipping), got nan")
+        if self.algorithm == "nstep" and self.num_minibatches != 1:
+            raise ValueError(f"algorithm='nstep' trains on the whole window at once: num_minibatches must be 1, "
+                             f"got {self.num_minibatches}")
 
     @property
     def batch_size(self) -> int:
         return self.num_envs * self.num_steps
+
+    @property
+    def value_hidden(self) -> tuple[int, ...]:
+        return self.critic_hidden or self.hidden
 
     @property
     def num_updates(self) -> int:
@@ -75,6 +110,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        d["critic_hidden"] = list(self.critic_hidden)
         return d
 
     @classmethod
@@ -97,3 +133,19 @@ class TrainConfig:
     def shape_differences(self, other: TrainConfig) -> dict:
         """Fields that change shapes or the program, as {name: (self, other)}."""
         return {f: (getattr(self, f), getattr(other, f)) for f in SHAPE_FIELDS if getattr(self, f) != getattr(other, f)}
+
+
+# MetaBox's RLEPSO agent (metaevobox baseline/metabbo/rlepso.py): n-step windows of 10, K = 3,
+# eps 0.1, gamma 0.999, Adam with lr 1e-5 for both networks, no gradient clipping, an actor of two
+# 64-32 ReLU MLPs and a 16-8 ReLU critic; the batch is the whole train split (16 problems).
+_RLEPSO = dict(algorithm="nstep", num_envs=16, num_steps=10, num_epochs=3, num_minibatches=1, clip_eps=0.1,
+               gamma=0.999, learning_rate=1e-5, anneal_lr=False, max_grad_norm=math.inf, ent_coef=0.0, vf_coef=1.0,
+               normalize_advantages=False, value_clip=True, hidden=(64, 32), critic_hidden=(16, 8), activation="relu",
+               actor="bounded", total_steps=16 * 10 * 20 * 100)  # 100 episodes of 20 windows
+PRESETS: dict[str, dict] = {"rlepso-bbob10d": {"env_id": "rlepso-bbob10d", **_RLEPSO},
+                            "rlepso-bbob30d": {"env_id": "rlepso-bbob30d", **_RLEPSO, "total_steps": 16 * 10 * 50 * 100}}
+
+
+def preset(env_id: str, **overrides) -> TrainConfig:
+    """The config for `env_id`: its preset (if any) over the defaults, then `overrides`."""
+    return TrainConfig.from_dict({"env_id": env_id, **PRESETS.get(env_id, {}), **overrides})

@@ -47,6 +47,21 @@ class Normal:
 
 
 @struct.dataclass
+class ClampedNormal(Normal):
+    """A Normal whose samples (and mode) are clamped to [low, high]; `log_prob` evaluates the clamped
+    action under the unclamped density (MetaBox's RLEPSO convention, see `Normal.clamped_sample`)."""
+
+    low: float = struct.field(pytree_node=False, default=0.0)
+    high: float = struct.field(pytree_node=False, default=1.0)
+
+    def sample(self, key) -> jax.Array:
+        return jnp.clip(super().sample(key), self.low, self.high)
+
+    def mode(self) -> jax.Array:
+        return jnp.clip(self.loc, self.low, self.high)
+
+
+@struct.dataclass
 class Categorical:
     r"""Categorical over the last axis of `logits`.
 

@@ -48,6 +48,7 @@ def ppo_loss(
     clip_eps,
     ent_coef=0.0,
     config: LossConfig = LossConfig(),
+    mask=None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     r"""Clipped-surrogate PPO loss over a batch of `N` samples (all inputs `[N]`).
 
@@ -61,6 +62,8 @@ def ppo_loss(
 
     `advantages`, `returns`, `old_logp` and `old_values` are treated as constants (gradients are
     stopped). `clip_eps` and `ent_coef` may be traced, so sweeping them does not recompile.
+    `mask` (`[N]`, optional) weights samples 0/1: every mean (and the advantage statistics) is
+    taken over the samples with mask 1, as if the others were not in the batch.
 
     Metrics (no gradient): policy_loss, value_loss, entropy, approx_kl_k1 = mean(-log ρ),
     approx_kl_k3 = mean(ρ - 1 - log ρ), approx_kl_metabox = mean(½ (log ρ)²),
@@ -71,23 +74,28 @@ def ppo_loss(
     """
     sg = jax.lax.stop_gradient
     old_logp, advantages, old_values, returns = map(sg, (old_logp, advantages, old_values, returns))
+    weights = jnp.ones_like(logp) if mask is None else sg(jnp.asarray(mask, logp.dtype))
+
+    def mean(x):
+        return (x * weights).sum() / weights.sum()
 
     if config.normalize_advantages:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        centred = advantages - mean(advantages)
+        advantages = centred / (jnp.sqrt(mean(centred**2)) + 1e-8)
     log_ratio = logp - old_logp
     ratio = jnp.exp(log_ratio)
     surrogate = ratio * advantages
     clipped_surrogate = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
-    policy_loss = -jnp.minimum(surrogate, clipped_surrogate).mean()
+    policy_loss = -mean(jnp.minimum(surrogate, clipped_surrogate))
 
     squared_error = (values - returns) ** 2
     if config.value_clip:
         eps_v = clip_eps if config.value_clip_eps is None else config.value_clip_eps
         clipped_values = old_values + jnp.clip(values - old_values, -eps_v, eps_v)
         squared_error = jnp.maximum(squared_error, (clipped_values - returns) ** 2)
-    value_loss = config.value_loss_factor * squared_error.mean()
+    value_loss = config.value_loss_factor * mean(squared_error)
 
-    mean_entropy = entropy.mean()
+    mean_entropy = mean(entropy)
     loss = policy_loss + config.vf_coef * value_loss - ent_coef * mean_entropy
 
     log_ratio, ratio, v = sg(log_ratio), sg(ratio), sg(values)
@@ -96,16 +104,23 @@ def ppo_loss(
         "policy_loss": sg(policy_loss),
         "value_loss": sg(value_loss),
         "entropy": sg(mean_entropy),
-        "approx_kl_k1": (-log_ratio).mean(),
-        "approx_kl_k3": (ratio - 1.0 - log_ratio).mean(),
-        "approx_kl_metabox": (0.5 * log_ratio**2).mean(),
-        "clip_fraction": (jnp.abs(ratio - 1.0) > clip_eps).astype(ratio.dtype).mean(),
-        "explained_variance": explained_variance(v, returns),
+        "approx_kl_k1": mean(-log_ratio),
+        "approx_kl_k3": mean(ratio - 1.0 - log_ratio),
+        "approx_kl_metabox": mean(0.5 * log_ratio**2),
+        "clip_fraction": mean((jnp.abs(ratio - 1.0) > clip_eps).astype(ratio.dtype)),
+        "explained_variance": explained_variance(v, returns, weights),
     }
     return loss, metrics
 
 
-def explained_variance(predictions, targets) -> jax.Array:
-    """1 - Var(targets - predictions) / Var(targets); NaN when the targets are constant."""
-    var_targets = targets.var()
-    return jnp.where(var_targets == 0, jnp.nan, 1.0 - (targets - predictions).var() / var_targets)
+def explained_variance(predictions, targets, weights=None) -> jax.Array:
+    """1 - Var(targets - predictions) / Var(targets) (over samples of weight 1); NaN when the
+    targets are constant."""
+    weights = jnp.ones_like(targets) if weights is None else weights
+
+    def var(x):
+        m = (x * weights).sum() / weights.sum()
+        return ((x - m) ** 2 * weights).sum() / weights.sum()
+
+    var_targets = var(targets)
+    return jnp.where(var_targets == 0, jnp.nan, 1.0 - var(targets - predictions) / var_targets)

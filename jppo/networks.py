@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jppo.distributions import Categorical, Normal
+from jppo.distributions import Categorical, ClampedNormal, Normal
 
 
 def default_float():
@@ -23,12 +23,39 @@ def default_float():
     return jnp.asarray(0.0).dtype
 
 
+def orthogonal(gain: float = 1.0):
+    """An orthogonal initializer (the distribution of `jax.nn.initializers.orthogonal`) that needs
+    no LAPACK call: Gram-Schmidt, applied twice for stability, on a Gaussian matrix.
+
+    Why not jax's own: under `vmap` (seeds) jaxlib runs a batched QR that parallelises over the
+    CPU thread pool and waits inside it; two such QRs at once (actor and critic) deadlock XLA on a
+    2-core machine (jaxlib 0.10.2). Plain XLA ops cannot.
+    """
+
+    def init(key, shape, dtype=jnp.float32):
+        n_rows, n_cols = math.prod(shape[:-1]), shape[-1]
+        tall = (max(n_rows, n_cols), min(n_rows, n_cols))
+        a = jax.random.normal(key, tall, dtype)
+
+        def add_column(q, j):
+            v = a[:, j]
+            v = v - q @ (q.T @ v)
+            v = v - q @ (q.T @ v)  # second pass: classical Gram-Schmidt twice is as stable as Householder
+            return q.at[:, j].set(v / jnp.linalg.norm(v)), None
+
+        q, _ = jax.lax.scan(add_column, jnp.zeros_like(a), jnp.arange(tall[1]))
+        q = q if n_rows >= n_cols else q.T
+        return (gain * q).reshape(shape).astype(dtype)
+
+    return init
+
+
 def _linear(n_in: int, n_out: int, gain: float, rngs: nnx.Rngs) -> nnx.Linear:
     dtype = default_float()
     return nnx.Linear(
         n_in,
         n_out,
-        kernel_init=nnx.initializers.orthogonal(gain),
+        kernel_init=orthogonal(gain),
         bias_init=nnx.initializers.zeros_init(),
         dtype=dtype,
         param_dtype=dtype,
@@ -57,8 +84,9 @@ class MLP(nnx.Module):
 class GaussianActor(nnx.Module):
     """π(a|s) = N(MLP(s), exp(log_std)²), with a state-independent learned `log_std`."""
 
-    def __init__(self, obs_size: int, action_size: int, hidden=(64, 64), *, rngs: nnx.Rngs, init_log_std=0.0):
-        self.mean = MLP([obs_size, *hidden, action_size], out_gain=0.01, rngs=rngs)
+    def __init__(self, obs_size: int, action_size: int, hidden=(64, 64), *, rngs: nnx.Rngs, init_log_std=0.0,
+                 activation=jnp.tanh):
+        self.mean = MLP([obs_size, *hidden, action_size], out_gain=0.01, rngs=rngs, activation=activation)
         self.log_std = nnx.Param(jnp.full((action_size,), init_log_std, default_float()))
 
     def __call__(self, obs) -> Normal:
@@ -66,11 +94,32 @@ class GaussianActor(nnx.Module):
         return Normal(loc, jnp.broadcast_to(jnp.exp(self.log_std[...]), loc.shape))
 
 
+class BoundedGaussianActor(nnx.Module):
+    r"""MetaBox's RLEPSO actor, for actions in [0, 1]: two MLPs give
+
+        μ = (tanh(f_μ(s)) + 1) / 2,    σ = (tanh(f_σ(s)) + 1) / 2 · (σ_max - σ_min) + σ_min
+
+    and actions are N(μ, σ²) samples clamped to [0, 1] (`ClampedNormal`).
+    """
+
+    def __init__(self, obs_size: int, action_size: int, hidden=(64, 32), *, rngs: nnx.Rngs, activation=jax.nn.relu,
+                 min_sigma: float = 0.01, max_sigma: float = 0.7):
+        sizes = [obs_size, *hidden, action_size]
+        self.mean = MLP(sizes, out_gain=0.01, rngs=rngs, activation=activation)
+        self.spread = MLP(sizes, out_gain=0.01, rngs=rngs, activation=activation)
+        self.min_sigma, self.max_sigma = min_sigma, max_sigma
+
+    def __call__(self, obs) -> ClampedNormal:
+        loc = (jnp.tanh(self.mean(obs)) + 1.0) / 2.0
+        scale = (jnp.tanh(self.spread(obs)) + 1.0) / 2.0 * (self.max_sigma - self.min_sigma) + self.min_sigma
+        return ClampedNormal(loc, scale, 0.0, 1.0)
+
+
 class CategoricalActor(nnx.Module):
     """π(a|s) = softmax(MLP(s))."""
 
-    def __init__(self, obs_size: int, num_actions: int, hidden=(64, 64), *, rngs: nnx.Rngs):
-        self.logits = MLP([obs_size, *hidden, num_actions], out_gain=0.01, rngs=rngs)
+    def __init__(self, obs_size: int, num_actions: int, hidden=(64, 64), *, rngs: nnx.Rngs, activation=jnp.tanh):
+        self.logits = MLP([obs_size, *hidden, num_actions], out_gain=0.01, rngs=rngs, activation=activation)
 
     def __call__(self, obs) -> Categorical:
         return Categorical(self.logits(obs))
@@ -79,8 +128,8 @@ class CategoricalActor(nnx.Module):
 class Critic(nnx.Module):
     """V(s) = MLP(s), one value per observation."""
 
-    def __init__(self, obs_size: int, hidden=(64, 64), *, rngs: nnx.Rngs):
-        self.value = MLP([obs_size, *hidden, 1], out_gain=1.0, rngs=rngs)
+    def __init__(self, obs_size: int, hidden=(64, 64), *, rngs: nnx.Rngs, activation=jnp.tanh):
+        self.value = MLP([obs_size, *hidden, 1], out_gain=1.0, rngs=rngs, activation=activation)
 
     def __call__(self, obs) -> jax.Array:
         return self.value(obs)[..., 0]

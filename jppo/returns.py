@@ -97,7 +97,7 @@ def gae(
     return advantages, advantages + values
 
 
-def nstep_returns(rewards, bootstrap, gamma: float) -> jax.Array:
+def nstep_returns(rewards, bootstrap, gamma: float, valid=None) -> jax.Array:
     r"""MetaBox's window target: discounted returns bootstrapped at the window's end.
 
         G_{T-1} = r_{T-1} + γ B,    G_t = r_t + γ G_{t+1}
@@ -109,6 +109,9 @@ def nstep_returns(rewards, bootstrap, gamma: float) -> jax.Array:
       rewards: float `[T, *batch]`.
       bootstrap: float `[*batch]`, B.
       gamma: discount in [0, 1].
+      valid: optional bool `[T, *batch]`; steps marked False (padding after the batch's episode
+        ended inside the window) pass the target through unchanged, G_t = G_{t+1}, so a padded
+        window gives the valid steps the targets of the shorter window.
 
     Returns:
       `[T, *batch]` returns.
@@ -118,10 +121,12 @@ def nstep_returns(rewards, bootstrap, gamma: float) -> jax.Array:
         raise ValueError(f"rewards must be time-major [T, *batch], got shape {rewards.shape}")
     bootstrap = _checks.float_array("bootstrap", bootstrap, rewards.shape[1:])
     _checks.unit_interval("gamma", gamma)
+    valid = jnp.ones(rewards.shape, bool) if valid is None else _checks.flag_array("valid", valid, rewards.shape)
 
-    def backward(ret, reward):
-        ret = reward + gamma * ret
+    def backward(ret, step):
+        reward, ok = step
+        ret = jnp.where(ok, reward + gamma * ret, ret)
         return ret, ret
 
-    _, returns = lax.scan(backward, bootstrap, rewards, reverse=True)
+    _, returns = lax.scan(backward, bootstrap, (rewards, valid), reverse=True)
     return returns

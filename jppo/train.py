@@ -18,13 +18,14 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx, struct
 from jax import lax
 
 from jppo import envs
 from jppo.config import TrainConfig
 from jppo.loss import LossConfig
-from jppo.networks import CategoricalActor, Critic, GaussianActor
+from jppo.networks import BoundedGaussianActor, CategoricalActor, Critic, GaussianActor
 from jppo.optim import make_optimizer, set_learning_rates
 from jppo.policy import ActorCritic
 from jppo.returns import gae
@@ -55,14 +56,22 @@ class TrainState:
     sweep: SweepParams
 
 
-def make_networks(env: envs.Environment, hidden, key) -> tuple[nnx.Module, nnx.Module]:
+def make_networks(env: envs.Environment, config: TrainConfig, key) -> tuple[nnx.Module, nnx.Module]:
+    """The actor and critic `config` describes (see `TrainConfig`) for `env`'s spaces."""
     obs_size = env.observation_shape[0]
-    actor_key, critic_key = jax.random.split(key)
-    if isinstance(env.action_space, envs.Discrete):
-        actor = CategoricalActor(obs_size, env.action_space.n, hidden, rngs=nnx.Rngs(actor_key))
+    actor_rngs, critic_rngs = (nnx.Rngs(k) for k in jax.random.split(key))
+    activation = {"tanh": jnp.tanh, "relu": jax.nn.relu}[config.activation]
+    space = env.action_space
+    if config.actor == "bounded":
+        if not isinstance(space, envs.Box) or np.any(np.asarray(space.low) != 0) or np.any(np.asarray(space.high) != 1):
+            raise ValueError(f"actor='bounded' needs a Box action space on [0, 1], {config.env_id} has {space}")
+        actor = BoundedGaussianActor(obs_size, space.shape[0], config.hidden, rngs=actor_rngs, activation=activation,
+                                     min_sigma=config.min_sigma, max_sigma=config.max_sigma)
+    elif isinstance(space, envs.Discrete):
+        actor = CategoricalActor(obs_size, space.n, config.hidden, rngs=actor_rngs, activation=activation)
     else:
-        actor = GaussianActor(obs_size, env.action_space.shape[0], hidden, rngs=nnx.Rngs(actor_key))
-    return actor, Critic(obs_size, hidden, rngs=nnx.Rngs(critic_key))
+        actor = GaussianActor(obs_size, space.shape[0], config.hidden, rngs=actor_rngs, activation=activation)
+    return actor, Critic(obs_size, config.value_hidden, rngs=critic_rngs, activation=activation)
 
 
 @dataclasses.dataclass
@@ -80,7 +89,7 @@ class Trainer:
             self.env_params = default_params if self.env_params is None else self.env_params
         self.env = envs.EpisodeStats(envs.AutoReset(self.env))
         c = self.config
-        actor, critic = make_networks(self.env, c.hidden, jax.random.key(0))
+        actor, critic = make_networks(self.env, c, jax.random.key(0))
         self.policy, _ = ActorCritic.split(actor, critic)
         self.optimizer = make_optimizer(c.optimizer, {"actor": c.learning_rate, "critic": c.learning_rate})
         loss = LossConfig(vf_coef=c.vf_coef, value_clip=c.value_clip, normalize_advantages=c.normalize_advantages)
@@ -94,7 +103,7 @@ class Trainer:
         c = self.config
         sweep = SweepParams.from_config(c) if sweep is None else sweep
         key, net_key, env_key = jax.random.split(key, 3)
-        actor, critic = make_networks(self.env, c.hidden, net_key)
+        actor, critic = make_networks(self.env, c, net_key)
         _, params = ActorCritic.split(actor, critic)
         opt_state = self.optimizer.init(params)
         obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(jax.random.split(env_key, c.num_envs), self.env_params)

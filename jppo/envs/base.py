@@ -48,6 +48,11 @@ class Environment:
     def step(self, key: jax.Array, state, action, params):
         raise NotImplementedError
 
+    def batch_params(self, params, num_envs: int):
+        """Params for `num_envs` environments, leading axis `num_envs` (vmap with in_axes=0).
+        By default every environment gets the same params; a suite of problems overrides this."""
+        return jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (num_envs, *jnp.shape(leaf))), params)
+
 
 def default_float():
     """float64 when jax_enable_x64 is on, else float32."""

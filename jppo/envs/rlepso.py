@@ -416,6 +416,14 @@ class RLEPSOEnv(Environment):
     def check_action(self, action) -> jax.Array:
         return check_action(action, self.n_groups)
 
+    def batch_params(self, params: RLEPSOParams, num_envs: int) -> RLEPSOParams:
+        """Environment i works on problem i mod N of a suite of N (the whole suite as the batch when
+        num_envs = N, MetaBox's batch of train problems); a single problem goes to every env."""
+        if jnp.ndim(params.problem.shift) == 1:
+            return super().batch_params(params, num_envs)
+        index = np.arange(num_envs) % np.shape(params.problem.shift)[0]
+        return params.replace(problem=jax.tree.map(lambda leaf: jnp.asarray(leaf)[index], params.problem))
+
     def observation(self, state: RLEPSOState, params: RLEPSOParams):
         return jnp.reshape(state.fes.astype(state.position.dtype) / params.max_fes, (1,))
 

@@ -1,0 +1,210 @@
+r"""MetaBox's PPO loop ('nstep') for JAX environments, as one compiled program.
+
+MetaBox trains a batch of environments (one optimizer on each problem of a batch) in lock step:
+
+1. **Window.** Act for up to `num_steps` steps: a ~ π(·|s); store s, a, log π(a|s), V(s), r.
+   As soon as any environment's episode ends, the batch's episode ends (MetaBox's ParallelEnv);
+   here the window keeps its fixed length and the steps after the end are padding (valid = 0),
+   and the next window starts by resetting every environment.
+2. **K epochs** over the window as one batch (`window_epoch`), each:
+
+       B   = V(s_after)                               (no gradient; recomputed every epoch)
+       G_t = r_t + γ G_{t+1},  G_{T-1} = r_{T-1} + γ B   (padding passes G through)
+       A_t = G_t - V(s_t)                             (no gradient, not normalised by default)
+       L   = ppo_loss(...)  with value clipping around the rollout's values
+
+   then per-network gradient clipping and one optimizer step with per-network learning rates.
+
+One update of `NStepTrainer` is one window; `lax.scan` over windows makes the whole run one
+program, `vmap`-able over seeds and `SweepParams` like `jppo.train.Trainer`, and with the same
+interface (`init`, `run`, `train`, `progress`), so `jppo.fit` drives either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from jax import lax
+
+from jppo import envs
+from jppo.config import TrainConfig
+from jppo.loss import LossConfig, ppo_loss
+from jppo.optim import clip_per_network, make_optimizer, set_learning_rates
+from jppo.policy import ActorCritic
+from jppo.returns import nstep_returns
+from jppo.train import SweepParams, make_networks
+from jppo.update import Evaluate, Hyperparams
+
+WINDOW_KEYS = ("obs", "actions", "logp", "values", "rewards", "valid")
+
+
+def window_epoch(evaluate: Evaluate, value: Callable, optimizer: optax.GradientTransformation, params, opt_state,
+                 window: dict, next_obs, hparams: Hyperparams, *, gamma, loss: LossConfig):
+    """One MetaBox epoch over a window: returns `(params, opt_state, aux)`.
+
+    `window` holds time-major arrays `[T, n, ...]` (see `WINDOW_KEYS`; `logp` and `values` are the
+    rollout's, `valid` marks real steps); `next_obs` `[n, ...]` is the state after the window.
+    `aux` has the loss metrics, the targets, values, log-probs and entropies (flat, `[T·n]`) and the
+    per-network gradient norms before and after clipping.
+    """
+    T, n = window["rewards"].shape
+    flat = lambda x: x.reshape(T * n, *x.shape[2:])  # noqa: E731
+
+    def loss_fn(params):
+        logp, entropy, values = evaluate(params, flat(window["obs"]), flat(window["actions"]))
+        bootstrap = lax.stop_gradient(value(params, next_obs))
+        returns = nstep_returns(window["rewards"], bootstrap, gamma, window["valid"]).reshape(-1)
+        advantages = returns - lax.stop_gradient(values)
+        total, metrics = ppo_loss(logp, flat(window["logp"]), advantages, values, flat(window["values"]), returns,
+                                  entropy, clip_eps=hparams.clip_eps, ent_coef=hparams.ent_coef, config=loss,
+                                  mask=flat(window["valid"]))
+        return total, (metrics, returns, values, logp, entropy)
+
+    grads, (metrics, returns, values, logp, entropy) = jax.grad(loss_fn, has_aux=True)(params)
+    grads, norms, clipped = clip_per_network(grads, hparams.max_grad_norm)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    sg = lax.stop_gradient
+    aux = dict(metrics=metrics, returns=returns, values=sg(values), logp=sg(logp), entropy=sg(entropy), norms=norms,
+               clipped=clipped)
+    return params, opt_state, aux
+
+
+@struct.dataclass
+class NStepState:
+    params: dict
+    opt_state: object
+    env_state: object  # [num_envs, ...]
+    obs: jax.Array  # [num_envs, obs]
+    key: jax.Array
+    update: jax.Array  # windows done
+    sweep: SweepParams
+    episode_return: jax.Array  # [num_envs], of the batch's current episode
+    episode_length: jax.Array  # [], steps of the batch's current episode
+    ended: jax.Array  # [] bool: the batch's episode ended; the next window starts with a reset
+
+
+@dataclasses.dataclass
+class NStepTrainer:
+    """MetaBox's n-step PPO for one `TrainConfig` with `algorithm='nstep'` (see the module docstring).
+
+    The environment's `batch_params(params, num_envs)` decides what each environment of the batch
+    works on (for a problem suite: problem i mod N for env i).
+    """
+
+    config: TrainConfig
+    env: envs.Environment | None = None
+    env_params: object = None
+    progress: Callable | None = None  # called on the host after every window: progress(update, metrics)
+
+    def __post_init__(self):
+        c = self.config
+        if c.algorithm != "nstep":
+            raise ValueError(f"NStepTrainer runs algorithm='nstep', the config has {c.algorithm!r}")
+        if self.env is None:
+            self.env, default_params = envs.make(c.env_id)
+            self.env_params = default_params if self.env_params is None else self.env_params
+        self.batch_params = self.env.batch_params(self.env_params, c.num_envs)
+        actor, critic = make_networks(self.env, c, jax.random.key(0))
+        self.policy, _ = ActorCritic.split(actor, critic)
+        self.optimizer = make_optimizer(c.optimizer, {"actor": c.learning_rate, "critic": c.learning_rate})
+        self.loss = LossConfig(value_loss_factor=1.0, vf_coef=c.vf_coef, value_clip=c.value_clip,
+                               normalize_advantages=c.normalize_advantages)
+        self.run = jax.jit(self._run, static_argnums=1)
+
+    def _reset(self, key):
+        keys = jax.random.split(key, self.config.num_envs)
+        return jax.vmap(self.env.reset)(keys, self.batch_params)
+
+    def init(self, key, sweep: SweepParams | None = None) -> NStepState:
+        c = self.config
+        sweep = SweepParams.from_config(c) if sweep is None else sweep
+        key, net_key, env_key = jax.random.split(key, 3)
+        actor, critic = make_networks(self.env, c, net_key)
+        _, params = ActorCritic.split(actor, critic)
+        obs, env_state = self._reset(env_key)
+        zero = jnp.zeros((), jnp.int32)
+        return NStepState(params, self.optimizer.init(params), env_state, obs, key, zero, sweep,
+                          jnp.zeros(c.num_envs, obs.dtype), zero, jnp.zeros((), bool))
+
+    def _start_window(self, state: NStepState) -> NStepState:
+        """Reset every environment when the batch's episode ended in the previous window."""
+        key, reset_key = jax.random.split(state.key)
+        obs, env_state = self._reset(reset_key)
+        pick = lambda fresh, old: jnp.where(state.ended, fresh, old)  # noqa: E731
+        return state.replace(
+            key=key, obs=pick(obs, state.obs), env_state=jax.tree.map(pick, env_state, state.env_state),
+            episode_return=pick(jnp.zeros_like(state.episode_return), state.episode_return),
+            episode_length=pick(0, state.episode_length), ended=jnp.zeros((), bool),
+        )  # fmt: skip
+
+    def _rollout(self, state: NStepState):
+        step_envs = jax.vmap(self.env.step)
+
+        def env_step(state: NStepState, _):
+            key, act_key, step_key = jax.random.split(state.key, 3)
+            action, logp, value = self.policy.act(state.params, state.obs, act_key)
+            obs, env_state, reward, terminated, truncated, info = step_envs(
+                jax.random.split(step_key, self.config.num_envs), state.env_state, action, self.batch_params)
+            valid = ~state.ended  # after the batch's end the window is padding: nothing moves
+            keep = lambda new, old: jnp.where(valid, new, old)  # noqa: E731
+            reward = jnp.where(valid, reward.astype(value.dtype), 0.0)
+            finished = valid & jnp.any(terminated | truncated)
+            episode_return = state.episode_return + reward
+            transition = dict(obs=state.obs, actions=action, logp=logp, values=value, rewards=reward,
+                              valid=jnp.broadcast_to(valid, reward.shape), finished=finished,
+                              episode_return=episode_return, episode_length=state.episode_length + 1,
+                              info={k: v for k, v in info.items() if jnp.shape(v) == reward.shape})
+            state = state.replace(key=key, obs=keep(obs, state.obs), env_state=jax.tree.map(keep, env_state, state.env_state),
+                                  episode_return=episode_return, episode_length=state.episode_length + valid,
+                                  ended=state.ended | finished)
+            return state, transition
+
+        return lax.scan(env_step, state, None, self.config.num_steps)
+
+    def _update_once(self, state: NStepState, _):
+        c = self.config
+        lr = state.sweep.learning_rate * (1.0 - state.update / c.num_updates) if c.anneal_lr else state.sweep.learning_rate
+        state = self._start_window(state)
+        state, window = self._rollout(state)
+        hp = Hyperparams(clip_eps=state.sweep.clip_eps, ent_coef=state.sweep.ent_coef, max_grad_norm=c.max_grad_norm)
+        opt_state = set_learning_rates(state.opt_state, {"actor": lr, "critic": lr})
+
+        def epoch(carry, _):
+            params, opt_state = carry
+            params, opt_state, aux = window_epoch(self.policy.evaluate, self.policy.value, self.optimizer, params,
+                                                  opt_state, window, state.obs, hp, gamma=c.gamma, loss=self.loss)
+            return (params, opt_state), aux["metrics"]
+
+        (params, opt_state), losses = lax.scan(epoch, (state.params, opt_state), None, c.num_epochs)
+        state = state.replace(params=params, opt_state=opt_state, update=state.update + 1)
+        metrics = {k: v.mean() for k, v in losses.items()}
+        metrics.update(_episode_metrics(window), learning_rate=lr)
+        if self.progress is not None:
+            jax.debug.callback(self.progress, state.update, metrics)
+        return state, metrics
+
+    def _run(self, state: NStepState, num_updates: int):
+        return lax.scan(self._update_once, state, None, num_updates)
+
+    def train(self, key, sweep: SweepParams | None = None):
+        """The whole run as one program: `(final state, metrics [num_updates])`. vmap-able."""
+        return self._run(self.init(key, sweep), self.config.num_updates)
+
+
+def _episode_metrics(window: dict) -> dict:
+    """Means over the batch at the step where its episode ended in this window (NaN when it did not):
+    episodic_return, episodic_length, and `final_<key>` for each per-env info entry (e.g. final_cost)."""
+    finished = window["finished"]  # [T]
+    ended = finished.any()
+    at_end = lambda x: jnp.where(ended, jnp.tensordot(finished.astype(x.dtype), x, 1), jnp.nan)  # noqa: E731
+    out = {"episodes": ended.astype(jnp.int32) * window["rewards"].shape[1],
+           "episodic_return": at_end(window["episode_return"]).mean(),
+           "episodic_length": at_end(window["episode_length"].astype(window["rewards"].dtype))}
+    out.update({f"final_{k}": at_end(v.astype(window["rewards"].dtype)).mean() for k, v in window["info"].items()})
+    return out

@@ -1,0 +1,131 @@
+"""MetaBox's n-step loop as a compiled trainer: padded windows, batch-wide episode ends, learning.
+
+`window_epoch` itself is checked against torch through the compat facade, which runs on it
+(tests/test_compat_parity.py)."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import struct
+
+from jppo.config import TrainConfig, preset
+from jppo.envs import Box, Environment
+from jppo.loss import METABOX
+from jppo.nstep import NStepTrainer, window_epoch
+from jppo.optim import make_optimizer
+from jppo.policy import ActorCritic
+from jppo.train import make_networks
+from jppo.update import Hyperparams
+
+
+@struct.dataclass
+class TargetParams:
+    target: jax.Array  # [3]
+    length: jax.Array  # [] steps of an episode
+
+
+class TargetEnv(Environment):
+    """Actions in [0, 1]^3, reward -Σ(a - target)²; an episode lasts `params.length` steps."""
+
+    observation_shape = (1,)
+    action_space = Box(0.0, 1.0, (3,))
+
+    @property
+    def default_params(self):
+        return TargetParams(jnp.full(3, 0.9), jnp.asarray(20))
+
+    def reset(self, key, params):
+        return jnp.zeros(1), jnp.zeros((), jnp.int32)
+
+    def step(self, key, t, action, params):
+        t = t + 1
+        reward = -jnp.sum((action - params.target) ** 2)
+        return (t / params.length).reshape(1).astype(action.dtype), t, reward, t >= params.length, jnp.zeros((), bool), \
+            {"t": t}
+
+
+class UnevenLengths(TargetEnv):
+    """Env i of the batch ends after 5 + 2 i steps."""
+
+    def batch_params(self, params, num_envs):
+        return TargetParams(jnp.broadcast_to(params.target, (num_envs, 3)), 5 + 2 * jnp.arange(num_envs))
+
+
+CONFIG = TrainConfig(env_id="target", algorithm="nstep", num_envs=4, num_steps=8, num_epochs=3, num_minibatches=1,
+                     total_steps=4 * 8 * 200, learning_rate=3e-3, anneal_lr=False, gamma=0.5, clip_eps=0.2,
+                     max_grad_norm=float("inf"), vf_coef=1.0, normalize_advantages=False, hidden=(32, 32),
+                     critic_hidden=(16,), activation="relu", actor="bounded", ent_coef=0.0)
+
+
+def test_padded_window_updates_like_the_shorter_window():
+    """A window whose last steps are padding (valid = 0, any rewards there) gives the same parameters
+    as MetaBox's shorter window: targets pass through the padding and means skip it."""
+    with jax.enable_x64(True):
+        env = TargetEnv()
+        actor, critic = make_networks(env, CONFIG, jax.random.key(0))
+        policy, params = ActorCritic.split(actor, critic)
+        optimizer = make_optimizer("Adam", {"actor": 1e-2, "critic": 1e-2})
+        rng = np.random.default_rng(0)
+        T, pad, n = 6, 3, 4
+        window = {"obs": rng.random((T, n, 1)), "actions": rng.random((T, n, 3)), "logp": rng.normal(size=(T, n)),
+                  "values": rng.normal(size=(T, n)), "rewards": rng.normal(size=(T, n)),
+                  "valid": np.arange(T)[:, None].repeat(n, 1) < T - pad}
+        next_obs = rng.random((n, 1))
+        hp = Hyperparams(clip_eps=0.1, ent_coef=0.0, max_grad_norm=np.inf)
+        short = {k: jnp.asarray(v[: T - pad]) for k, v in window.items()}
+        padded = {k: jnp.asarray(v) for k, v in window.items()}
+        epoch = jax.jit(lambda p, o, w: window_epoch(policy.evaluate, policy.value, optimizer, p, o, w, next_obs, hp,
+                                                     gamma=0.9, loss=METABOX))
+        p_short = p_pad = params
+        o_short = o_pad = optimizer.init(params)
+        for _ in range(3):  # several epochs: Adam's state must agree too
+            p_short, o_short, a_short = epoch(p_short, o_short, short)
+            p_pad, o_pad, a_pad = epoch(p_pad, o_pad, padded)
+        for a, b in zip(jax.tree.leaves(p_short), jax.tree.leaves(p_pad)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(a_pad["returns"].reshape(T, n)[: T - pad], a_short["returns"].reshape(T - pad, n),
+                                   rtol=1e-12)
+
+
+def test_batch_episode_ends_with_its_first_env_and_restarts():
+    """MetaBox's ParallelEnv ends the batch's episode when any env ends: with episodes of 5, 7, 9, 11
+    steps every batch episode lasts 5 steps; the rest of the window is padding, then all reset."""
+    trainer = NStepTrainer(dataclasses.replace(CONFIG, total_steps=4 * 8 * 3), env=UnevenLengths(),
+                           env_params=TargetEnv().default_params)
+    state = trainer.init(jax.random.key(0))
+    state, window = jax.jit(trainer._rollout)(trainer._start_window(state))
+    valid = np.asarray(window["valid"])
+    np.testing.assert_array_equal(valid[:, 0], np.arange(8) < 5)
+    np.testing.assert_array_equal(np.asarray(window["rewards"])[5:], 0.0)
+    assert bool(state.ended) and int(state.episode_length) == 5
+    np.testing.assert_array_equal(np.asarray(state.env_state), 5)  # frozen after the end
+    _, metrics = jax.jit(trainer.train)(jax.random.key(1))
+    np.testing.assert_array_equal(np.asarray(metrics["episodic_length"]), 5.0)  # one batch episode per window
+    np.testing.assert_array_equal(np.asarray(metrics["final_t"]), 5.0)
+    np.testing.assert_array_equal(np.asarray(metrics["episodes"]), 4)
+
+
+def test_nstep_trainer_learns_and_vmaps_over_seeds():
+    trainer = NStepTrainer(CONFIG, env=TargetEnv(), env_params=TargetEnv().default_params)
+    _, metrics = jax.jit(jax.vmap(trainer.train))(jax.random.split(jax.random.key(0), 2))
+    ret = np.asarray(metrics["episodic_return"])  # [2, windows], NaN where no episode ended
+    first, last = np.nanmean(ret[:, :10], axis=1), np.nanmean(ret[:, -10:], axis=1)
+    assert np.all(first < -4.0), first  # μ ≈ 0.5, σ ≈ 0.35: about -0.3 a step for 20 steps
+    assert np.all(last > 0.1 * first), (first, last)  # at least 90% of the regret gone
+
+
+def test_config_checks_for_nstep():
+    with pytest.raises(ValueError, match="num_minibatches must be 1"):
+        TrainConfig(algorithm="nstep", num_minibatches=4)
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        TrainConfig(algorithm="a2c")
+    with pytest.raises(ValueError, match="needs a Box action space on \\[0, 1\\]"):
+        NStepTrainer(TrainConfig(env_id="CartPole-v1", algorithm="nstep", num_minibatches=1, actor="bounded"))
+    with pytest.raises(ValueError, match="runs algorithm='nstep'"):
+        NStepTrainer(TrainConfig())
+    rlepso = preset("rlepso-bbob10d", learning_rate=3e-4)
+    assert (rlepso.num_steps, rlepso.num_epochs, rlepso.clip_eps, rlepso.gamma) == (10, 3, 0.1, 0.999)
+    assert rlepso.learning_rate == 3e-4 and rlepso.algorithm == "nstep"
