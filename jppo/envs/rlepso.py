@@ -300,17 +300,32 @@ def init_swarm(problem, draws: InitDraws, evaluate_fn, optimum_fn, params: RLEPS
 def pso_step(state: RLEPSOState, action, draws: StepDraws, evaluate_fn, params: RLEPSOParams,
              n_groups: int = 5, group_stride: int = 5):
     """One generation from explicit draws (MetaBox's ``update``). Returns (state, reward, terminated)."""
+    action = jnp.clip(jnp.asarray(action, state.position.dtype), 0.0, 1.0)
+    coefficients = group_coefficients(action, state.stagnation, n_groups, group_stride)
+    return swarm_step(state, coefficients, draws, evaluate_fn, params)
+
+
+def fixed_coefficients(population_size: int, w=0.729, c_gbest=1.49445, c_pbest=1.49445, dtype=None):
+    """Coefficients of a plain PSO for `swarm_step` (Clerc's constriction values by default): inertia
+    w, attraction to gbest and pbest, no CLPSO / FDR terms, no re-initialisation."""
+    dtype = dtype or default_float()
+    column = lambda value: jnp.full((population_size, 1), value, dtype)  # noqa: E731
+    return column(w), column(0.0), column(0.0), column(c_gbest), column(c_pbest), jnp.zeros(population_size, dtype)
+
+
+def swarm_step(state: RLEPSOState, coefficients, draws: StepDraws, evaluate_fn, params: RLEPSOParams):
+    """One generation with per-particle coefficients `(w, c₁, c₂, c₃, c₄ [NP, 1], μ [NP])` (see
+    `group_coefficients`). Returns (state, reward, terminated)."""
     dtype = state.position.dtype
     n, dim = state.position.shape
     lb, ub, vmax = bounds(state.problem, dim, dtype)
-    action = jnp.clip(jnp.asarray(action, dtype), 0.0, 1.0)
     previous_gbest = state.gbest_cost
+    w, c1, c2, c3, c4, mutation = coefficients
 
     v_cl = clpso_velocity(state, draws, learning_probability(n, dtype))
     v_fdr = fdr_velocity(state, draws)
     v_pb = draws.pbest * (state.pbest_position - state.position)
     v_gb = draws.gbest * (state.gbest_position[None, :] - state.position)
-    w, c1, c2, c3, c4, mutation = group_coefficients(action, state.stagnation, n_groups, group_stride)
     velocity = w * state.velocity + c1 * v_cl + c2 * v_fdr + c3 * v_gb + c4 * v_pb
     velocity = jnp.clip(velocity, -vmax, vmax)
     position = jnp.clip(state.position + velocity, lb, ub)
@@ -478,21 +493,37 @@ def rollout(env: RLEPSOEnv, params: RLEPSOParams, key, policy: Callable, num_ste
     return state, trajectory
 
 
+class PlainPSO(RLEPSOEnv):
+    """The same swarm with fixed, hand-set coefficients (`fixed_coefficients`): a baseline that
+    ignores its action."""
+
+    def __init__(self, evaluate_fn: Callable | None = None, optimum_fn: Callable | None = None, **coefficients):
+        super().__init__(evaluate_fn, optimum_fn)
+        self.coefficients = coefficients
+
+    def pso_step(self, state: RLEPSOState, action, draws: StepDraws, params: RLEPSOParams):
+        fixed = fixed_coefficients(state.position.shape[0], dtype=state.position.dtype, **self.coefficients)
+        return swarm_step(state, fixed, draws, self.evaluate_fn, params)
+
+
+# MetaBox's suites and budgets: bbob-10D with 20000 evaluations, bbob-30D with 50000.
+SUITES = {"rlepso-bbob10d": (10, 20000), "rlepso-bbob30d": (30, 50000)}
+
+
+def suite(env_id: str, split: str = "train", difficulty: str = "easy"):
+    """`(env, params, fids)` for a registered RLEPSO id on one split of MetaBox's bbob suite."""
+    from jppo.envs import bbob
+
+    dim, max_fes = SUITES[env_id]
+    problems, fids = bbob.bbob_suite(dim, difficulty, split)
+    return RLEPSOEnv(evaluate_fn=bbob.evaluate), RLEPSOParams(problem=problems, max_fes=max_fes), fids
+
+
 def _register() -> None:
     from jppo.envs import register
 
-    def factory(dim: int, max_fes: int):
-        def make():
-            from jppo.envs import bbob
-
-            suite, _ = bbob.bbob_suite(dim, "easy", "train", 0)
-            return RLEPSOEnv(evaluate_fn=bbob.evaluate), RLEPSOParams(problem=suite, max_fes=max_fes)
-
-        return make
-
-    # MetaBox's budgets: 20000 evaluations for bbob-10D, 50000 for the 30-D suites.
-    register("rlepso-bbob10d", factory(10, 20000))
-    register("rlepso-bbob30d", factory(30, 50000))
+    for env_id in SUITES:
+        register(env_id, lambda env_id=env_id: suite(env_id)[:2])
 
 
 _register()
