@@ -3,6 +3,7 @@
     jppo train                                   # PPO on the JAX CartPole until solved
     jppo train --env Pendulum-v1 --total-steps 1000000 --seeds 4 --logdir runs/pend --ckpt-dir ckpt/pend
     jppo train --ckpt-dir ckpt/pend --resume     # continue an interrupted run exactly
+    jppo train --env gym:CartPole-v1 --vector-mode async   # gymnasium envs on the host trainer
     jppo eval --ckpt ckpt/pend                   # mean and std of the saved policy's return
 """
 
@@ -12,7 +13,7 @@ import argparse
 import dataclasses
 import sys
 
-from jppo.config import TrainConfig
+from jppo.config import TrainConfig, preset, read_file
 
 
 def _flag(name: str) -> str:
@@ -34,9 +35,11 @@ def _add_config_flags(parser: argparse.ArgumentParser):
 
 
 def build_config(args) -> TrainConfig:
-    base = TrainConfig.load(args.config) if args.config else TrainConfig()
-    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name, None) is not None}
-    return dataclasses.replace(base, **overrides)
+    """Defaults < the env's preset (`jppo.config.PRESETS`) < --config file < command-line flags."""
+    values = read_file(args.config) if args.config else {}
+    values.update({f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+                   if getattr(args, f.name, None) is not None})
+    return preset(values.pop("env_id", TrainConfig.env_id), **values)
 
 
 def cmd_train(args) -> int:
@@ -44,21 +47,32 @@ def cmd_train(args) -> int:
     from jppo.fit import TrainingDiverged, fit
     from jppo.logging import summary
 
+    from jppo import host
+
     try:
         config = build_config(args)
-        if config.env_id not in envs.available():
-            raise ValueError(f"unknown environment {config.env_id!r}; available: {', '.join(envs.available())}")
+        if host.is_host_env(config.env_id):
+            host.check_env_id(config.env_id)
+        elif config.env_id not in envs.available():
+            raise ValueError(f"unknown environment {config.env_id!r}; available: {', '.join(envs.available())}, "
+                             f"or a gymnasium id as {host.PREFIX}<id>")
+        elif args.vector_mode is not None or args.workers is not None:
+            raise ValueError(f"--vector-mode and --workers apply to gymnasium environments ({host.PREFIX}<id>) only")
+        if host.is_host_env(config.env_id) and args.seeds != 1:
+            raise ValueError("the host trainer (gym: environments) trains one seed per run: --seeds 1")
     except (ValueError, TypeError) as err:
         print(f"jppo train: error: {err}", file=sys.stderr)
         return 2
     if args.resume and args.ckpt_dir is None:
         print("jppo train: error: --resume needs --ckpt-dir", file=sys.stderr)
         return 2
+    where = f", host trainer ({args.vector_mode or 'sync'} envs)" if host.is_host_env(config.env_id) else ""
     print(f"Training PPO on {config.env_id}: {config.total_steps:,} steps × {args.seeds} seed(s), "
-          f"{config.num_envs} envs × {config.num_steps} steps per update")
+          f"{config.num_envs} envs × {config.num_steps} steps per update{where}")
     try:
         result = fit(config, num_seeds=args.seeds, logdir=args.logdir, ckpt_dir=args.ckpt_dir,
-                     ckpt_every=args.ckpt_every, keep=args.keep, resume=args.resume, show_progress=not args.quiet)
+                     ckpt_every=args.ckpt_every, keep=args.keep, resume=args.resume, show_progress=not args.quiet,
+                     vector_mode=args.vector_mode, num_workers=args.workers)
     except TrainingDiverged as err:
         print(f"jppo train: {err}", file=sys.stderr)
         return 1
@@ -70,8 +84,9 @@ def cmd_eval(args) -> int:
     import jax
     import numpy as np
 
+    from jppo import host, train
     from jppo.checkpoint import Checkpointer
-    from jppo.train import Trainer, evaluate_policy
+    from jppo.fit import make_trainer
 
     ckpt = Checkpointer(args.ckpt)
     steps = ckpt.steps()
@@ -80,7 +95,8 @@ def cmd_eval(args) -> int:
         return 2
     meta = ckpt.read_meta(steps[-1])
     config = TrainConfig.from_dict(meta["config"])
-    trainer = Trainer(config)
+    trainer = make_trainer(config)
+    evaluate_policy = host.evaluate_policy if isinstance(trainer, host.HostTrainer) else train.evaluate_policy
     num_seeds = meta.get("num_seeds", 1)
     template = jax.vmap(trainer.init)(jax.random.split(jax.random.key(0), num_seeds))
     state, _ = ckpt.restore(template)
@@ -105,6 +121,12 @@ def main(argv=None) -> int:
     train.add_argument("--keep", type=int, default=3, help="checkpoints to keep")
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --ckpt-dir")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--vector-mode", choices=("sync", "async", "ray"), default=None,
+                       help="gym:<id> environments: step them in this process (sync, the default), in worker "
+                            "processes (async) or in Ray actors (ray)")
+    train.add_argument("--workers", type=int, default=None,
+                       help="--vector-mode ray: number of Ray actors, each holding a slice of the envs "
+                            "(default: one per CPU, at most num_envs)")
     _add_config_flags(train)
     train.set_defaults(func=cmd_train)
 

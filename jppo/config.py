@@ -122,13 +122,9 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
-        """From a .toml or .json file of field = value pairs."""
-        path = Path(path)
-        if path.suffix == ".toml":
-            return cls.from_dict(tomllib.loads(path.read_text()))
-        if path.suffix == ".json":
-            return cls.from_dict(json.loads(path.read_text()))
-        raise ValueError(f"config file must be .toml or .json, got {path}")
+        """From a .toml or .json file of field = value pairs (over the env's preset)."""
+        values = read_file(path)
+        return preset(values.get("env_id", cls.env_id), **values)
 
     def shape_differences(self, other: TrainConfig) -> dict:
         """Fields that change shapes or the program, as {name: (self, other)}."""
@@ -144,6 +140,16 @@ _RLEPSO = dict(algorithm="nstep", num_envs=16, num_steps=10, num_epochs=3, num_m
                actor="bounded", total_steps=16 * 10 * 20 * 100)  # 100 episodes of 20 windows
 PRESETS: dict[str, dict] = {"rlepso-bbob10d": {"env_id": "rlepso-bbob10d", **_RLEPSO},
                             "rlepso-bbob30d": {"env_id": "rlepso-bbob30d", **_RLEPSO, "total_steps": 16 * 10 * 50 * 100}}
+
+
+def read_file(path: str | Path) -> dict:
+    """The field = value pairs of a .toml or .json config file."""
+    path = Path(path)
+    if path.suffix == ".toml":
+        return tomllib.loads(path.read_text())
+    if path.suffix == ".json":
+        return json.loads(path.read_text())
+    raise ValueError(f"config file must be .toml or .json, got {path}")
 
 
 def preset(env_id: str, **overrides) -> TrainConfig:

@@ -24,6 +24,11 @@ TB_TAGS = {
 }
 
 
+def _episode_info_tags(metrics: dict) -> dict:
+    """`final_<key>` metrics (an env's info at the end of an episode, e.g. MetaBBO's final cost)."""
+    return {f"charts/{key}": key for key in metrics if key.startswith("final_")}
+
+
 def _nanmean(x) -> float:
     x = np.asarray(x, dtype=np.float64)
     return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
@@ -56,7 +61,7 @@ class RunLogger:
         if self.writer is not None:
             for i in range(n):
                 step = (done - n + i + 1) * self.config.batch_size
-                for tag, key in TB_TAGS.items():
+                for tag, key in {**TB_TAGS, **_episode_info_tags(metrics)}.items():
                     value = _nanmean(metrics[key][:, i])
                     if np.isfinite(value):
                         self.writer.add_scalar(tag, value, step)
@@ -65,7 +70,10 @@ class RunLogger:
         if np.isfinite(ret).any():
             self.recent_return = _nanmean(ret[:, -max(1, n // 2):]) if np.isfinite(ret[:, -max(1, n // 2):]).any() else _nanmean(ret)
             self.best_return = max(self.best_return, self.recent_return)
-        self.bar.set_postfix(ret=f"{self.recent_return:.1f}", sps=f"{sps:,.0f}", refresh=False)
+        postfix = {"ret": f"{self.recent_return:.1f}", "sps": f"{sps:,.0f}"}
+        if "final_cost" in metrics and np.isfinite(metrics["final_cost"]).any():  # MetaBBO: the optimizers' result
+            postfix["cost"] = f"{_nanmean(metrics['final_cost']):.3g}"
+        self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(n * self.config.batch_size * self.num_seeds)
 
     def message(self, text: str):
@@ -94,6 +102,10 @@ def summary(config: TrainConfig, result, *, logdir=None, ckpt_dir=None) -> str:
         f"value {_nanmean(np.asarray(m['value_loss'])[..., -1]):.4f}, "
         f"entropy {_nanmean(np.asarray(m['entropy'])[..., -1]):.4f}" if "policy_loss" in m else "",
     ]
+    if "final_cost" in m:
+        cost = np.asarray(m["final_cost"], dtype=np.float64)
+        lines.append(f"  mean final cost of the episodes in the last 10% of updates: "
+                     f"{_nanmean(cost[..., -max(1, cost.shape[-1] // 10):]):.4g}")
     if logdir is not None:
         lines.append(f"  TensorBoard: tensorboard --logdir {logdir}")
     if ckpt_dir is not None:
