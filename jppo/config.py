@@ -124,7 +124,7 @@ class TrainConfig:
     def load(cls, path: str | Path) -> TrainConfig:
         """From a .toml or .json file of field = value pairs (over the env's preset)."""
         values = read_file(path)
-        return preset(values.get("env_id", cls.env_id), **values)
+        return preset(values.pop("env_id", cls.env_id), **values)
 
     def shape_differences(self, other: TrainConfig) -> dict:
         """Fields that change shapes or the program, as {name: (self, other)}."""
