@@ -109,6 +109,7 @@ class NStepTrainer:
         if self.env is None:
             self.env, default_params = envs.make(c.env_id)
             self.env_params = default_params if self.env_params is None else self.env_params
+        self.base_env = self.env
         self.batch_params = self.env.batch_params(self.env_params, c.num_envs)
         actor, critic = make_networks(self.env, c, jax.random.key(0))
         self.policy, _ = ActorCritic.split(actor, critic)

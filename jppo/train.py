@@ -87,6 +87,7 @@ class Trainer:
         if self.env is None:
             self.env, default_params = envs.make(self.config.env_id)
             self.env_params = default_params if self.env_params is None else self.env_params
+        self.base_env = self.env
         self.env = envs.EpisodeStats(envs.AutoReset(self.env))
         c = self.config
         actor, critic = make_networks(self.env, c, jax.random.key(0))
@@ -173,7 +174,7 @@ class Trainer:
 
 def evaluate_policy(trainer: Trainer, params, key, num_episodes: int = 10, deterministic: bool = True):
     """Returns of `num_episodes` complete episodes of the (mode of the) policy, run in parallel."""
-    env = trainer.env.env.env  # unwrap EpisodeStats(AutoReset(env))
+    env = trainer.base_env
     max_steps = getattr(trainer.env_params, "max_steps", 1000)
 
     def episode(key):
