@@ -1,5 +1,10 @@
 """Drive a training run on the host: compiled chunks of updates, progress, TensorBoard,
-checkpoints, resume, Ctrl-C and divergence handling. The numeric work stays in `jppo.train`.
+checkpoints, resume, Ctrl-C and divergence handling. The numeric work stays in the trainers.
+
+A trainer is anything with `config`, `init(key) -> state` and `run(state, n) -> (state, metrics
+[n])` over a `TrainState`-like state (`update`, `key` fields): `jppo.train.Trainer` and
+`jppo.nstep.NStepTrainer` (vmapped over seeds) or `jppo.host.HostTrainer` (`jittable = False`:
+one seed, env workers closed at the end). `make_trainer` picks one for a config.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import numpy as np
 from jppo.checkpoint import Checkpointer
 from jppo.config import TrainConfig
 from jppo.logging import RunLogger
+from jppo.host import HostTrainer, is_host_env
+from jppo.nstep import NStepTrainer
 from jppo.train import Trainer
 
 
@@ -37,6 +44,30 @@ def chunk_size(num_updates: int, target_chunks: int = 50) -> int:
     return max(d for d in range(1, limit + 1) if num_updates % d == 0)
 
 
+def make_trainer(config: TrainConfig, *, vector_mode: str | None = None, num_workers: int | None = None):
+    """The trainer for `config`: the host trainer for `gym:` ids (`vector_mode` 'sync' by default,
+    'async' or 'ray' with `num_workers` actors), else the jitted one of `config.algorithm`."""
+    if is_host_env(config.env_id):
+        return HostTrainer(config, mode=vector_mode or "sync", num_workers=num_workers)
+    if vector_mode is not None or num_workers is not None:
+        raise ValueError(f"vector_mode / num_workers apply to gymnasium environments ('gym:<id>') only; "
+                         f"{config.env_id!r} is a JAX environment, trained fully jitted")
+    return NStepTrainer(config) if config.algorithm == "nstep" else Trainer(config)
+
+
+def seed_batched(trainer, num_seeds: int):
+    """`(init(keys), run(state, n))` over a leading seed axis: vmapped and jitted for a jittable
+    trainer; a host trainer's `run` is host code and trains one seed (a seed axis of 1)."""
+    if getattr(trainer, "jittable", True):
+        return (jax.jit(jax.vmap(trainer.init)),
+                jax.jit(lambda state, n: jax.vmap(lambda s: trainer.run(s, n))(state), static_argnums=1))
+    if num_seeds != 1:
+        raise ValueError(f"the host trainer ({trainer.config.env_id}) trains one seed per run, got "
+                         f"num_seeds={num_seeds}; start one run per seed")
+    add, drop = (lambda tree: jax.tree.map(lambda x: x[None], tree)), (lambda tree: jax.tree.map(lambda x: x[0], tree))
+    return (lambda keys: add(trainer.init(keys[0]))), (lambda state, n: add(trainer.run(drop(state), n)))
+
+
 def fit(
     config: TrainConfig,
     *,
@@ -47,16 +78,27 @@ def fit(
     keep: int = 3,
     resume: bool = False,
     show_progress: bool = True,
+    vector_mode: str | None = None,
+    num_workers: int | None = None,
 ) -> FitResult:
     """Train `config` (over `num_seeds` vmapped seeds) with logging and checkpoints.
 
     Checkpoints land in `ckpt_dir` every `ckpt_every` updates (rounded up to whole chunks) and at
     the end. With `resume`, training continues from the newest readable checkpoint there.
+    `gym:` environments run on the host trainer (`vector_mode`, `num_workers`: see `make_trainer`).
     """
-    trainer = Trainer(config)
+    trainer = make_trainer(config, vector_mode=vector_mode, num_workers=num_workers)
+    try:
+        return _drive(trainer, config, num_seeds, logdir, ckpt_dir, ckpt_every, keep, resume, show_progress)
+    finally:
+        close = getattr(trainer, "close", None)
+        if close is not None:
+            close()
+
+
+def _drive(trainer, config, num_seeds, logdir, ckpt_dir, ckpt_every, keep, resume, show_progress) -> FitResult:
     keys = jax.random.split(jax.random.key(config.seed), num_seeds)
-    init = jax.jit(jax.vmap(trainer.init))
-    run = jax.jit(lambda state, n: jax.vmap(lambda s: trainer._run(s, n))(state), static_argnums=1)
+    init, run = seed_batched(trainer, num_seeds)
     state = init(keys)
     ckpt = Checkpointer(ckpt_dir, keep=keep) if ckpt_dir is not None else None
     if resume:
