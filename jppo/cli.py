@@ -5,6 +5,8 @@
     jppo train --ckpt-dir ckpt/pend --resume     # continue an interrupted run exactly
     jppo train --env gym:CartPole-v1 --vector-mode async   # gymnasium envs on the host trainer
     jppo eval --ckpt ckpt/pend                   # mean and std of the saved policy's return
+    jppo train --env rlepso-bbob10d --ckpt-dir ckpt/rlepso   # MetaBox's RLEPSO, the whole loop compiled
+    jppo eval --ckpt ckpt/rlepso                 # report: trained vs untrained vs plain PSO on the test split
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ def cmd_eval(args) -> int:
 
     from jppo import host, train
     from jppo.checkpoint import Checkpointer
+    from jppo.envs import rlepso
     from jppo.fit import make_trainer
 
     ckpt = Checkpointer(args.ckpt)
@@ -101,9 +104,23 @@ def cmd_eval(args) -> int:
     template = jax.vmap(trainer.init)(jax.random.split(jax.random.key(0), num_seeds))
     state, _ = ckpt.restore(template)
     params = jax.tree.map(lambda x: x[0], state.params)  # a run over several seeds: the first
+    update = int(np.asarray(state.update).reshape(-1)[0])
+    if config.env_id in rlepso.SUITES:
+        from jppo.report import metabbo_report
+
+        def policy_of(p):
+            return lambda key, obs: trainer.policy.distribution(p, obs).sample(key)
+
+        first_key = jax.random.split(jax.random.key(config.seed), num_seeds)[0]  # as jppo.fit seeds run 0
+        untrained = trainer.init(first_key).params  # the trained policy's own starting point
+        out = args.out or str(ckpt.directory / "report")
+        text, _ = metabbo_report(config.env_id, policy_of, params, untrained, runs=args.runs, seed=args.seed,
+                                 difficulty=args.difficulty, out_dir=out)
+        print(f"checkpoint at update {update}\n{text}\nwritten to {out}/report.md and {out}/cost_curves.png")
+        return 0
     returns = np.asarray(evaluate_policy(trainer, params, jax.random.key(args.seed), args.episodes,
                                          deterministic=not args.stochastic))
-    print(f"{config.env_id}: checkpoint at update {int(np.asarray(state.update).reshape(-1)[0])}, "
+    print(f"{config.env_id}: checkpoint at update {update}, "
           f"{args.episodes} episodes: return {returns.mean():.2f} ± {returns.std():.2f} (mean ± std)")
     return 0
 
@@ -135,6 +152,9 @@ def main(argv=None) -> int:
     ev.add_argument("--episodes", type=int, default=20)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--stochastic", action="store_true", help="sample actions instead of the mode")
+    ev.add_argument("--runs", type=int, default=10, help="MetaBBO envs: runs per test problem")
+    ev.add_argument("--difficulty", default="easy", choices=["easy", "difficult", "all"], help="MetaBBO envs: split")
+    ev.add_argument("--out", help="MetaBBO envs: report directory (default CKPT/report)")
     ev.set_defaults(func=cmd_eval)
 
     args = parser.parse_args(argv)
