@@ -69,17 +69,54 @@ class Critic(nnx.Module):
 
 
 def load_torch_state_dict(mlp: MLP, state_dict, prefix: str = "") -> None:
-    """Copy a torch MLP's Linear weights (in order of appearance, `*.weight` / `*.bias` under
-    `prefix`) into an NNX `MLP` of matching sizes. Raises ValueError on a count or shape mismatch."""
-    items = [(k, v) for k, v in state_dict.items() if k.startswith(prefix)]
-    weights = [np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v) for k, v in items if k.endswith("weight")]
-    biases = [np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v) for k, v in items if k.endswith("bias")]
-    if len(weights) != len(mlp.layers) or len(biases) != len(mlp.layers):
-        raise ValueError(f"state_dict has {len(weights)} weight / {len(biases)} bias tensors under {prefix!r}, "
-                         f"the MLP has {len(mlp.layers)} layers")
-    for i, (layer, w, b) in enumerate(zip(mlp.layers, weights, biases)):
-        if w.T.shape != layer.kernel[...].shape or b.shape != layer.bias[...].shape:
-            raise ValueError(f"layer {i}: torch weight {w.shape} / bias {b.shape} do not fit kernel "
-                             f"{layer.kernel[...].shape} (in, out)")
-        layer.kernel[...] = jnp.asarray(w.T, layer.kernel[...].dtype)
-        layer.bias[...] = jnp.asarray(b, layer.bias[...].dtype)
+    """Copy a torch MLP's `nn.Linear` weights into an NNX `MLP` of matching sizes.
+
+    `state_dict` is a torch `state_dict()` (tensors or numpy arrays). `prefix` selects one
+    sub-module by its dotted path, e.g. ``"_Actor__mu_net"`` for the mu network of MetaBox's RLEPSO
+    actor; its Linear layers (``<module>.weight`` of shape (out, in) and ``<module>.bias``), in
+    order of appearance, become the MLP's layers (kernel (in, out) = weight.T). Parameter-free
+    modules (Dropout, activations) have no entries and are skipped.
+
+    Everything is checked before anything is written, so a failed load leaves `mlp` unchanged.
+
+    Raises:
+      ValueError: nothing under `prefix` (the message lists the top-level names that exist); a
+        Linear layer without its weight or bias; an entry that is not a Linear weight or bias
+        (e.g. a BatchNorm buffer); a different number of layers; a weight or bias whose shape
+        does not fit the corresponding NNX layer.
+    """
+    scope = prefix if not prefix or prefix.endswith(".") else prefix + "."
+    modules: dict[str, dict[str, np.ndarray]] = {}  # module path -> {"weight", "bias"}, in order
+    for key, value in state_dict.items():
+        if not key.startswith(scope):
+            continue
+        module, _, leaf = key[len(scope):].rpartition(".")
+        if leaf not in ("weight", "bias"):
+            raise ValueError(f"unexpected key {key!r} in the state_dict under {scope!r}: only Linear layers "
+                             f"(weight, bias) can be loaded into an MLP")
+        value = value.detach().cpu().numpy() if hasattr(value, "detach") else value
+        modules.setdefault(module, {})[leaf] = np.asarray(value)
+    if not modules:
+        roots = sorted({k.split(".")[0] for k in state_dict})
+        raise ValueError(f"no tensors under prefix {scope!r} in the state_dict; its top-level names are {roots}")
+    for module, leaves in modules.items():
+        for leaf in ("weight", "bias"):
+            if leaf not in leaves:
+                raise ValueError(f"missing key {scope + module + '.' + leaf!r}: every layer of the MLP has a "
+                                 f"weight and a bias")
+        if leaves["weight"].ndim != 2 or leaves["bias"].ndim != 1:
+            raise ValueError(f"{scope + module!r} is not a Linear layer: weight {leaves['weight'].shape}, "
+                             f"bias {leaves['bias'].shape}")
+    names = list(modules)
+    if len(names) != len(mlp.layers):
+        raise ValueError(f"the state_dict has {len(names)} Linear layer(s) under {scope!r} ({names}), "
+                         f"the MLP has {len(mlp.layers)}")
+    for i, (name, layer) in enumerate(zip(names, mlp.layers)):
+        w, b = modules[name]["weight"], modules[name]["bias"]
+        kernel, bias = layer.kernel[...].shape, layer.bias[...].shape
+        if w.T.shape != kernel or b.shape != bias:
+            raise ValueError(f"layer {i} ({scope + name!r}): torch weight {w.shape} (out, in) and bias {b.shape} "
+                             f"do not fit the NNX kernel {kernel} (in, out) and bias {bias}")
+    for name, layer in zip(names, mlp.layers):
+        layer.kernel[...] = jnp.asarray(modules[name]["weight"].T, layer.kernel[...].dtype)
+        layer.bias[...] = jnp.asarray(modules[name]["bias"], layer.bias[...].dtype)

@@ -1,6 +1,7 @@
 """Small deterministic environments for the tests, importable by worker processes and Ray actors.
 
-`ToyOptimizerEnv`: a flat MetaBox-style env. `ToyPBOEnv` (`make_pbo_env`): MetaBox's PBO_Env shape,
+`ToyOptimizerEnv`: a flat MetaBox-style env. `TargetEnv`: one whose reward is decided by the action
+(for learning tests). `ToyPBOEnv` (`make_pbo_env`): MetaBox's PBO_Env shape,
 attributes on its optimizer and problem. `ProbeEnv`, `FailingEnv`, `CrashingEnv`, `SlowEnv`: for
 ParallelEnv's worker tests. Gymnasium-style tests use gymnasium's own CartPole-v1.
 """
@@ -46,6 +47,38 @@ class ToyOptimizerEnv:
         self.fes += 1
         self.cost.append(self.best)
         return self._state(), reward, self.t >= self.max_steps, {}
+
+
+class TargetEnv:
+    """A MetaBox-style env where a policy can clearly learn: every step shows a fresh target
+    c ~ U[0.1, 0.9]^d in the state (after fes/max_fes) and pays r = -Σ_i (a_i - c_i)² for the action
+    a ∈ [0, 1]^d. The best policy is a = c (return 0); an untrained RLEPSO-shaped actor (μ ≈ 0.5,
+    σ ≈ 0.36) earns about -0.3 per step for d = 2. `cost` is the history of the best squared
+    distance so far, `fes` the number of steps."""
+
+    def __init__(self, action_dim=2, max_steps=20):
+        self.action_dim, self.max_steps = action_dim, max_steps
+        self.rng = np.random.default_rng(0)
+
+    def seed(self, s):
+        self.rng = np.random.default_rng(s)
+
+    def _state(self):
+        return np.concatenate([[self.fes / self.max_steps], self.target])
+
+    def reset(self):
+        self.fes = 0
+        self.target = self.rng.uniform(0.1, 0.9, self.action_dim)
+        self.cost = [float(np.sum((0.5 - self.target) ** 2))]
+        return self._state()
+
+    def step(self, action):
+        action = np.asarray(action, dtype=np.float64).reshape(self.action_dim)
+        distance = float(np.sum((action - self.target) ** 2))
+        self.fes += 1
+        self.cost.append(min(self.cost[-1], distance))
+        self.target = self.rng.uniform(0.1, 0.9, self.action_dim)
+        return self._state(), -distance, self.fes >= self.max_steps, {}
 
 
 class NaNRewardEnv(ToyOptimizerEnv):

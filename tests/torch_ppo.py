@@ -1,6 +1,7 @@
-"""An independent torch implementation of the PPO loss and update, written from design.md's equations.
+"""Independent torch implementations, written from design.md: the PPO loss and update, and MetaBox's
+episode loop (`torch_train_episode`) with RLEPSO-shaped networks.
 
-Used by the parity tests and the update benchmark. Networks are plain torch MLPs whose weights are
+Used by the parity tests and the update and compat benchmarks. Networks are plain torch MLPs whose weights are
 copied from the jppo NNX modules, so both sides start identical.
 """
 
@@ -100,3 +101,129 @@ def torch_update(model, optimizer, batch, permutations, num_minibatches, *, clip
             optimizer.step()
             losses.append(loss.item())
     return losses
+
+
+# --------------------------------------------------------------------------- MetaBox's episode loop
+# Torch twins of compat.networks' RLEPSO-shaped actor and critic (ReLU MLPs, weights copied from the
+# NNX modules) and design.md's train_episode written step by step in torch. Used by the compat parity
+# test (deterministic actions, float64) and the compat benchmark (sampled actions, as MetaBox).
+
+
+def relu_mlp_from_nnx(nnx_mlp):
+    """`(forward, layers)`: a torch ReLU MLP with the weights of a `compat.networks.MLP`."""
+    layers = []
+    for lin in nnx_mlp.layers:
+        k = np.array(lin.kernel[...])  # a writable copy
+        layer = nn.Linear(*k.shape, dtype=torch.from_numpy(k).dtype)
+        with torch.no_grad():
+            layer.weight.copy_(torch.from_numpy(k.T.copy()))
+            layer.bias.copy_(torch.from_numpy(np.array(lin.bias[...])))
+        layers.append(layer)
+
+    def forward(x):
+        for layer in layers[:-1]:
+            x = torch.relu(layer(x))
+        return layers[-1](x)
+
+    return forward, layers
+
+
+class TorchClampedActor:
+    """Twin of `compat.networks.ClampedGaussianActor`. `sample=True` acts as MetaBox's RLEPSO actor
+    (clamp(a ~ N(μ, σ), 0, 1), torch's global RNG); `sample=False` acts with clamp(μ + σ/2, 0, 1)."""
+
+    def __init__(self, actor, sample=False):
+        self.mu, self.mu_layers = relu_mlp_from_nnx(actor.mu_net)
+        self.sigma, self.sigma_layers = relu_mlp_from_nnx(actor.sigma_net)
+        self.lo, self.hi, self.sample = actor.min_sigma, actor.max_sigma, sample
+
+    def params(self):
+        return [p for layer in self.mu_layers + self.sigma_layers for p in layer.parameters()]
+
+    def __call__(self, state, fixed_action=None):
+        mu = (torch.tanh(self.mu(state)) + 1) / 2
+        sigma = (torch.tanh(self.sigma(state)) + 1) / 2 * (self.hi - self.lo) + self.lo
+        dist = torch.distributions.Normal(mu, sigma)
+        if fixed_action is not None:
+            action = fixed_action
+        elif self.sample:
+            action = torch.clamp(dist.sample(), 0, 1)
+        else:
+            action = torch.clamp(mu + 0.5 * sigma, 0, 1).detach()
+        return action, dist.log_prob(action).sum(-1)
+
+
+class TorchValueCritic:
+    """Twin of `compat.networks.Critic` (returns the value only)."""
+
+    def __init__(self, critic):
+        self.f, self.layers = relu_mlp_from_nnx(critic.value_head)
+
+    def params(self):
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def __call__(self, state):
+        return self.f(state)[..., 0]
+
+
+def torch_train_episode(actor, critic, opt, envs, seed, cfg):
+    """design.md's train_episode, step by step, in torch, on MetaBox-style envs stepped in process.
+
+    Returns `(losses, returns per env, learning steps)`."""
+    for i, e in enumerate(envs):
+        e.seed(seed + i)
+    dtype = actor.mu_layers[0].weight.dtype
+    state = torch.tensor(np.stack([e.reset() for e in envs]), dtype=dtype)
+    done, losses, learning_time = False, [], 0
+    returns = np.zeros(len(envs))
+    while not done:
+        states, actions, logps, values, rewards = [], [], [], [], []
+        t = 0
+        while t < cfg.n_step and not done:
+            states.append(state)
+            a, lp = actor(state)
+            actions.append(a)
+            logps.append(lp)
+            values.append(critic(state))
+            out = [e.step(a[i].detach().numpy()) for i, e in enumerate(envs)]
+            state = torch.tensor(np.stack([o[0] for o in out]), dtype=dtype)
+            r = np.array([o[1] for o in out])
+            returns += r
+            rewards.append(torch.tensor(r, dtype=dtype))
+            done = any(o[2] for o in out)
+            t += 1
+        old_logp = torch.stack(logps).detach().view(-1)
+        old_states, old_actions = torch.stack(states), torch.stack(actions)
+        old_value = None
+        for k in range(cfg.K_epochs):
+            if k == 0:
+                logp, v = torch.stack(logps).view(-1), torch.stack(values).view(-1)
+            else:
+                logp = torch.stack([actor(old_states[i], old_actions[i])[1] for i in range(t)]).view(-1)
+                v = torch.stack([critic(old_states[i]) for i in range(t)]).view(-1)
+            R = critic(state).detach()
+            targets = []
+            for r in reversed(rewards):
+                R = r + cfg.gamma * R
+                targets.append(R)
+            G = torch.stack(targets[::-1]).view(-1)
+            ratio = torch.exp(logp - old_logp)
+            adv = G - v.detach()
+            policy_loss = -torch.min(ratio * adv, torch.clamp(ratio, 1 - cfg.eps_clip, 1 + cfg.eps_clip) * adv).mean()
+            if old_value is None:
+                value_loss = ((v - G) ** 2).mean()
+                old_value = v.detach()
+            else:
+                clipped = old_value + torch.clamp(v - old_value, -cfg.eps_clip, cfg.eps_clip)
+                value_loss = torch.max((v - G) ** 2, (clipped - G) ** 2).mean()
+            loss = policy_loss + value_loss
+            opt.zero_grad()
+            loss.backward()
+            for group in opt.param_groups:
+                torch.nn.utils.clip_grad_norm_(group["params"], cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf)
+            opt.step()
+            losses.append(loss.item())
+            learning_time += 1
+            if learning_time >= cfg.max_learning_step:
+                return losses, returns, learning_time
+    return losses, returns, learning_time
