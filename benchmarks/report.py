@@ -18,12 +18,25 @@ def machine() -> str:
     return f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, JAX {jax.__version__} on {devices}."
 
 
-def write(out_dir: Path, name: str, *, title: str, header, rows, notes=(), plot=None, ylabel="seconds"):
-    """`out_dir/name.md` (a table plus notes) and, given `plot` (label -> samples), `out_dir/name.png`."""
-    lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+def _table(header, rows) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+
+
+def write(out_dir: Path, name: str, *, title: str, header, rows, notes=(), plot=None, ylabel="seconds", sections=(),
+          figure=None):
+    """`out_dir/name.md` (a table plus notes, then `sections`: more `(heading, header, rows, notes)`
+    tables) and, given `plot` (label -> samples, a box plot) or `figure` (a matplotlib figure),
+    `out_dir/name.png`."""
+    lines = [f"# {title}", "", *_table(header, rows)]
     lines += [""] + [f"{n}  " for n in notes]
-    if plot:
+    for heading, sec_header, sec_rows, sec_notes in sections:
+        lines += ["", f"## {heading}", "", *_table(sec_header, sec_rows), ""] + [f"{n}  " for n in sec_notes]
+    if figure is not None:
+        lines += ["", f"![{name}]({name}.png)"]
+        figure.savefig(out_dir / f"{name}.png", dpi=100)
+        plt.close(figure)
+    elif plot:
         lines += ["", f"![{name}]({name}.png)"]
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.boxplot(list(plot.values()), tick_labels=list(plot))

@@ -319,7 +319,9 @@ class HostProgram:
         `host`: numpy arrays `[T, N, ...]` (rewards, terminated, truncated, final_obs).
         """
         c = self.config
-        lr = state.sweep.learning_rate * (1.0 - state.update / c.num_updates) if c.anneal_lr else state.sweep.learning_rate
+        lr = state.sweep.learning_rate
+        if c.anneal_lr:
+            lr = lr * (1.0 - state.update / c.num_updates)
         state = state.replace(opt_state=set_learning_rates(state.opt_state, {"actor": lr, "critic": lr}))
         traj = {k: jnp.stack(v) for k, v in steps.items()}  # [T, N, ...]
         traj["rewards"] = host["rewards"].astype(traj["values"].dtype)
@@ -360,7 +362,8 @@ class HostTrainer:
         self.config, self.mode, self.num_workers = config, check_mode(mode), num_workers
         self.gym_id = check_env_id(config.env_id)
         if getattr(config, "algorithm", "ppo") != "ppo":
-            raise ValueError(f"the host trainer runs algorithm 'ppo' (GAE, auto-resetting envs), got {config.algorithm!r}")
+            raise ValueError(f"the host trainer runs algorithm 'ppo' (GAE, auto-resetting envs), "
+                             f"got {config.algorithm!r}")
         if num_workers is not None:
             if mode != "ray":
                 raise ValueError(f"num_workers (Ray actors) applies to mode 'ray' only, got mode {mode!r}")

@@ -144,6 +144,8 @@ def test_bad_vector_mode_and_workers_are_clear_errors(capsys):
         HostTrainer(TINY, mode="ray", num_workers=0)
     with pytest.raises(ValueError, match="applies to mode 'ray' only"):
         HostTrainer(TINY, mode="async", num_workers=2)
+    with pytest.raises(ValueError, match="runs algorithm 'ppo'"):
+        HostTrainer(dataclasses.replace(TINY, algorithm="nstep", num_minibatches=1))
     with pytest.raises(ValueError, match="apply to gymnasium environments"):
         make_trainer(dataclasses.replace(TINY, env_id="CartPole-v1"), vector_mode="async")
     with pytest.raises(ValueError, match="trains one seed per run"):
