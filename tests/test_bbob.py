@@ -1,0 +1,185 @@
+"""BBOB in JAX: every function vs an independent numpy reference (and MetaBox's own code when its
+source is available), optima, batching, MetaBox's suites, and bad input."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jppo.envs import bbob
+from tests import bbob_reference
+
+FIDS = list(range(1, 25))
+
+
+@pytest.fixture(scope="module", params=[10, 30])
+def suite64(request):
+    """All 24 functions of MetaBox's bbob-<dim>D (instance seed 3849), in float64."""
+    with jax.enable_x64(True):
+        problems, fids = bbob.bbob_suite(request.param, "all", "train")
+    return request.param, problems, fids
+
+
+def _one(problems, i):
+    return jax.tree.map(lambda leaf: leaf[i], problems)
+
+
+def test_every_function_matches_the_numpy_reference(suite64):
+    dim, problems, fids = suite64
+    points = np.random.default_rng(dim).uniform(-6.0, 6.0, (8, dim))  # inside and outside [-5, 5]
+    with jax.enable_x64(True):
+        values = np.asarray(jax.jit(jax.vmap(bbob.evaluate, in_axes=(0, None)))(problems, points))
+    for i, fid in enumerate(fids):
+        expected = [bbob_reference.value(_one(problems, i), x) for x in points]
+        np.testing.assert_allclose(values[i], expected, rtol=1e-6, err_msg=f"F{fid}, {dim}-D")
+
+
+def test_optimum_costs_exactly_the_bias(suite64):
+    dim, problems, fids = suite64
+    with jax.enable_x64(True):
+        at_optimum = np.asarray(jax.vmap(lambda p: bbob.evaluate(p, p.shift))(problems))
+    np.testing.assert_allclose(at_optimum, np.asarray(problems.bias), rtol=0, atol=1e-9)
+    assert set(np.asarray(problems.bias) / 100) <= set(range(1, 26))
+
+
+def test_float32_by_default_and_close_to_float64():
+    problems, fids = bbob.bbob_suite(10, "all", "train")
+    assert problems.shift.dtype == jnp.float32
+    x = np.random.default_rng(0).uniform(-5, 5, (16, 10))
+    low = np.asarray(jax.vmap(bbob.evaluate, in_axes=(0, None))(problems, x))
+    with jax.enable_x64(True):
+        high = np.asarray(jax.vmap(bbob.evaluate, in_axes=(0, None))(bbob.bbob_suite(10, "all", "train")[0], x))
+    np.testing.assert_allclose(low, high, rtol=1e-3)  # F19's cos of large arguments is the worst, ~2e-4
+
+
+def test_mixed_batch_equals_one_by_one_and_compiles_once():
+    problems, fids = bbob.bbob_suite(10, "easy", "test")
+    x = np.random.default_rng(1).uniform(-5, 5, (5, 10)).astype(np.float32)
+    traces = []
+
+    def counted(p, x):
+        traces.append(1)
+        return bbob.evaluate(p, x)
+
+    single = jax.jit(counted)
+    one_by_one = np.stack([np.asarray(single(_one(problems, i), x)) for i in range(len(fids))])
+    batched = np.asarray(jax.jit(jax.vmap(bbob.evaluate, in_axes=(0, None)))(problems, x))
+    np.testing.assert_allclose(batched, one_by_one, rtol=1e-6)
+    assert len(traces) == 1  # eight functions, one program
+
+
+def test_suites_follow_metabox_splits_and_are_deterministic():
+    easy_train, easy_test = bbob.split_ids("easy", "train"), bbob.split_ids("easy", "test")
+    assert easy_test == [1, 2, 3, 5, 15, 16, 17, 21]
+    assert easy_train == [4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 18, 19, 20, 22, 23, 24]
+    assert bbob.split_ids("difficult", "train") == easy_test and bbob.split_ids("difficult", "test") == easy_train
+    assert bbob.split_ids("all", "train") == bbob.split_ids("all", "test") == FIDS
+    a, fids = bbob.bbob_suite(30, "easy", "train")
+    b, _ = bbob.bbob_suite(30, "easy", "train")
+    assert a.shift.shape == (16, 30) and fids == easy_train
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(x, y)
+    # a test problem is the same instance whichever split it is drawn in (all 24 are drawn in order)
+    every, _ = bbob.bbob_suite(10, "all", "train")
+    test, _ = bbob.bbob_suite(10, "easy", "test")
+    np.testing.assert_array_equal(np.asarray(test.shift[1]), np.asarray(every.shift[1]))
+    other, _ = bbob.bbob_suite(10, "easy", "test", instance_seed=7)
+    assert not np.allclose(other.shift, test.shift)
+
+
+def test_rotations_are_orthogonal():
+    rng = np.random.RandomState(0)
+    for dim in (2, 3, 10):
+        r = bbob.random_rotation(rng, dim)
+        np.testing.assert_allclose(r @ r.T, np.eye(dim), atol=1e-12)
+
+
+def test_bad_input_is_named():
+    eye = np.eye(3)
+    with pytest.raises(ValueError, match="fid must be a BBOB function id"):
+        bbob.make_problem(25, 10)
+    with pytest.raises(ValueError, match="fid must be a BBOB function id"):
+        bbob.Problem.from_arrays(0, np.zeros(3), eye, 100.0)
+    with pytest.raises(ValueError, match=r"rotate must have shape \(3, 3\)"):
+        bbob.Problem.from_arrays(1, np.zeros(3), np.eye(4), 100.0)
+    with pytest.raises(ValueError, match="shift must be finite"):
+        bbob.Problem.from_arrays(1, [0.0, np.nan, 0.0], eye, 100.0)
+    with pytest.raises(ValueError, match="rotate must be finite"):
+        bbob.Problem.from_arrays(1, np.zeros(3), eye * np.inf, 100.0)
+    with pytest.raises(ValueError, match="rotate must be orthogonal"):
+        bbob.Problem.from_arrays(2, np.zeros(3), eye * 2.0, 100.0)
+    with pytest.raises(ValueError, match="needs peaks"):
+        bbob.Problem.from_arrays(21, np.zeros(3), eye, 100.0)
+    problem = bbob.Problem.from_arrays(1, np.zeros(3), eye, 100.0)
+    with pytest.raises(ValueError, match=r"x must have shape \[..., 3\]"):
+        bbob.evaluate(problem, np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="difficulty must be"):
+        bbob.bbob_suite(10, "medium", "train")
+    with pytest.raises(ValueError, match="split must be"):
+        bbob.bbob_suite(10, "easy", "validation")
+    with pytest.raises(ValueError, match="share a dimension"):
+        bbob.stack([problem, bbob.make_problem(1, 4, 0)])
+    np.testing.assert_allclose(bbob.evaluate(problem, np.ones(3)), 103.0)
+
+
+# ---------------------------------------------------------------- MetaBox's own code, when available
+
+
+def _load_metabox_bbob():
+    """metaevobox's bbob_numpy module: installed, or from the source tree named by JPPO_METABOX_SRC
+    (…/src/metaevobox), loading only the modules it needs; else None."""
+    try:
+        return importlib.import_module("metaevobox.environment.problem.SOO.COCO_BBOB.bbob_numpy")
+    except Exception:
+        pass
+    src = os.environ.get("JPPO_METABOX_SRC")
+    if not src or not os.path.isdir(os.path.join(src, "environment/problem/SOO/COCO_BBOB")):
+        return None
+    saved = set(sys.modules)
+    try:
+        for name, sub in [("metaevobox", ""), ("metaevobox.environment", "environment"),
+                          ("metaevobox.environment.problem", "environment/problem"),
+                          ("metaevobox.environment.problem.SOO", "environment/problem/SOO"),
+                          ("metaevobox.environment.problem.SOO.COCO_BBOB", "environment/problem/SOO/COCO_BBOB")]:
+            package = types.ModuleType(name)
+            package.__path__ = [os.path.join(src, sub)]
+            sys.modules[name] = package
+        module = None
+        for name in ["environment.problem.basic_problem", "environment.problem.SOO.COCO_BBOB.bbob_numpy"]:
+            spec = importlib.util.spec_from_file_location("metaevobox." + name, os.path.join(src, *name.split(".")) + ".py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        return module
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] == "metaevobox" and n not in saved]:
+            del sys.modules[name]
+
+
+def test_same_instances_and_values_as_metabox(suite64):
+    """MetaBox's get_datasets draws (seed 3849, shift, rotation, bias, then each constructor's own
+    draws) rebuilt here give the same functions: values agree on random points."""
+    module = _load_metabox_bbob()
+    if module is None:
+        pytest.skip("metaevobox not importable (set JPPO_METABOX_SRC to its src/metaevobox to run)")
+    dim, problems, fids = suite64
+    np.random.seed(bbob.INSTANCE_SEED)  # MetaBox draws from numpy's global state
+    theirs = []
+    for fid in FIDS:
+        shift = 0.8 * (np.random.random(dim) * 10 - 5)
+        rotation = module.rotate_gen(dim)
+        bias = np.random.randint(1, 26) * 100
+        theirs.append(getattr(module, f"F{fid}")(dim=dim, shift=shift, rotate=rotation, bias=bias, lb=-5, ub=5))
+    points = np.random.default_rng(0).uniform(-6.0, 6.0, (32, dim))
+    with jax.enable_x64(True):
+        ours = np.asarray(jax.vmap(bbob.evaluate, in_axes=(0, None))(problems, points))
+    for i, fid in enumerate(fids):
+        np.testing.assert_allclose(ours[i], theirs[fid - 1].func(points.copy()), rtol=1e-9, err_msg=f"F{fid}")
+        assert theirs[fid - 1].optimum == pytest.approx(float(problems.bias[i]), abs=1e-9)
