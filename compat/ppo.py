@@ -128,12 +128,16 @@ class PPO_Agent(Basic_Agent):
         self.optimizer = _Optimizer(self.config.optimizer, names, [float(lr) for lr in learning_rates])
         self._opt_state = self._tx().init(self._params())
         self._compiled = None
+        self._live = None  # the parameters of the episode in progress, so acting does not re-read the modules
 
     def _tx(self):
         return make_optimizer(self.optimizer.name, self.optimizer.learning_rates())
 
     def _params(self):
         return {n: jax.device_put(nnx.state(getattr(self, n), nnx.Param), self._device) for n in self.network}
+
+    def _current_params(self):
+        return self._live if self._live is not None else self._params()
 
     def _graphs(self):
         return {n: nnx.graphdef(getattr(self, n)) for n in self.network}
@@ -159,6 +163,7 @@ class PPO_Agent(Basic_Agent):
         state = self.__dict__.copy()
         state["_compiled"] = None
         state["_device"] = None
+        state["_live"] = None
         return state
 
     def __setstate__(self, state):
@@ -175,10 +180,10 @@ class PPO_Agent(Basic_Agent):
 
     def _get_action(self, state, fixed_action=None):
         """`(action, log_prob, entropy)` from the current actor; samples with the agent's key."""
-        return self._fns()["act"](self._params(), state, self._next_key(), fixed_action)
+        return self._fns()["act"](self._current_params(), state, self._next_key(), fixed_action)
 
     def _get_critic(self, state):
-        return self._fns()["value"](self._params(), state)
+        return self._fns()["value"](self._current_params(), state)
 
     def _set_train(self):
         pass
@@ -197,8 +202,7 @@ class PPO_Agent(Basic_Agent):
         self._key_data = np.asarray(jax.random.key_data(jax.random.fold_in(key, flat.size)))
 
     def _next_key(self):
-        key, sub = jax.random.split(jax.random.wrap_key_data(jnp.asarray(self._key_data)))
-        self._key_data = np.asarray(jax.random.key_data(key))
+        self._key_data, sub = self._fns()["split"](self._key_data)
         return sub
 
     # -- compiled pieces -------------------------------------------------------------------
@@ -233,7 +237,11 @@ class PPO_Agent(Basic_Agent):
                                 Hyperparams(clip_eps=eps, ent_coef=0.0, max_grad_norm=max_norm), gamma=gamma,
                                 loss=METABOX)
 
-        return {"act": jax.jit(act), "value": jax.jit(value), "epoch": jax.jit(epoch)}
+        def split(key_data):
+            key, sub = jax.random.split(jax.random.wrap_key_data(key_data))
+            return jax.random.key_data(key), sub
+
+        return {"act": jax.jit(act), "value": jax.jit(value), "epoch": jax.jit(epoch), "split": jax.jit(split)}
 
     # -- training --------------------------------------------------------------------------
 
@@ -263,7 +271,7 @@ class PPO_Agent(Basic_Agent):
         try:
             env.seed(seeds)
             state = self._trans_state(env.reset())
-            params = self._params()
+            params = self._live = self._params()
             memory = Memory()
             returns_per_env = np.zeros(len(env))
             losses = []
@@ -297,6 +305,7 @@ class PPO_Agent(Basic_Agent):
                         params, self._opt_state, self.optimizer.learning_rates(), *window, state,
                         self.gamma, self.eps_clip, float(self.max_grad_norm))
                     self._load_params(params)
+                    self._live = params
                     loss = float(aux["metrics"]["loss"])
                     losses.append(loss)
                     self.learning_time += 1
@@ -316,6 +325,7 @@ class PPO_Agent(Basic_Agent):
             return self.learning_time >= self.config.max_learning_step, self._episode_info(
                 env, returns_per_env, losses, required_info)
         finally:
+            self._live = None
             env.close()
 
     def _episode_info(self, env, returns_per_env, losses, required_info):
@@ -340,11 +350,15 @@ class PPO_Agent(Basic_Agent):
         adapter = ParallelEnv([env], "dummy")
         state = adapter.reset()
         total, done = 0.0, False
-        while not done:
-            action = self._get_action(self._trans_state(state))[0]
-            state, reward, dones, _ = adapter.step(self._trans_action(action))
-            total += float(reward[0])
-            done = bool(dones[0])
+        self._live = self._params()
+        try:
+            while not done:
+                action = self._get_action(self._trans_state(state))[0]
+                state, reward, dones, _ = adapter.step(self._trans_action(action))
+                total += float(reward[0])
+                done = bool(dones[0])
+        finally:
+            self._live = None
         results = {"return": total}
         for key in ("cost", "fes", "metadata"):
             try:
