@@ -3,10 +3,6 @@ source is available), optima, batching, MetaBox's suites, and bad input."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
-import types
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +10,7 @@ import numpy as np
 import pytest
 
 from jppo.envs import bbob
-from tests import bbob_reference
+from tests import bbob_reference, metabox_source
 
 FIDS = list(range(1, 25))
 
@@ -132,43 +128,12 @@ def test_bad_input_is_named():
 # ---------------------------------------------------------------- MetaBox's own code, when available
 
 
-def _load_metabox_bbob():
-    """metaevobox's bbob_numpy module: installed, or from the source tree named by JPPO_METABOX_SRC
-    (…/src/metaevobox), loading only the modules it needs; else None."""
-    try:
-        return importlib.import_module("metaevobox.environment.problem.SOO.COCO_BBOB.bbob_numpy")
-    except Exception:
-        pass
-    src = os.environ.get("JPPO_METABOX_SRC")
-    if not src or not os.path.isdir(os.path.join(src, "environment/problem/SOO/COCO_BBOB")):
-        return None
-    saved = set(sys.modules)
-    try:
-        for name, sub in [("metaevobox", ""), ("metaevobox.environment", "environment"),
-                          ("metaevobox.environment.problem", "environment/problem"),
-                          ("metaevobox.environment.problem.SOO", "environment/problem/SOO"),
-                          ("metaevobox.environment.problem.SOO.COCO_BBOB", "environment/problem/SOO/COCO_BBOB")]:
-            package = types.ModuleType(name)
-            package.__path__ = [os.path.join(src, sub)]
-            sys.modules[name] = package
-        module = None
-        for name in ["environment.problem.basic_problem", "environment.problem.SOO.COCO_BBOB.bbob_numpy"]:
-            spec = importlib.util.spec_from_file_location("metaevobox." + name, os.path.join(src, *name.split(".")) + ".py")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-        return module
-    finally:
-        for name in [n for n in sys.modules if n.split(".")[0] == "metaevobox" and n not in saved]:
-            del sys.modules[name]
-
-
 def test_same_instances_and_values_as_metabox(suite64):
     """MetaBox's get_datasets draws (seed 3849, shift, rotation, bias, then each constructor's own
     draws) rebuilt here give the same functions: values agree on random points."""
-    module = _load_metabox_bbob()
+    module = metabox_source.bbob_numpy()
     if module is None:
-        pytest.skip("metaevobox not importable (set JPPO_METABOX_SRC to its src/metaevobox to run)")
+        pytest.skip(metabox_source.SKIP_REASON)
     dim, problems, fids = suite64
     np.random.seed(bbob.INSTANCE_SEED)  # MetaBox draws from numpy's global state
     theirs = []

@@ -3,11 +3,6 @@ optimizer when it can be loaded), invariants of an episode, batching, and bad ac
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import os
-import sys
-import types
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +13,7 @@ from flax import struct
 from jppo.envs import rlepso
 from jppo.envs.rlepso import (RLEPSOEnv, RLEPSOParams, check_action, cost_history, max_generations, rollout,
                               sample_init_draws, sample_step_draws)
+from tests import metabox_source
 from tests.rlepso_reference import RandomStateSource, RecordedSource, RLEPSOReference, draws_to_numpy
 
 DIM = 10
@@ -172,37 +168,6 @@ def test_free_running_trajectories_stay_together():
 # ---------------------------------------------------------------- MetaBox itself, when available
 
 
-def _load_metabox_optimizer():
-    """MetaBox's RLEPSO_Optimizer class: from an installed metaevobox, or from the source tree named by
-    JPPO_METABOX_SRC (…/src/metaevobox, loading only the optimizer's own modules); else None."""
-    try:
-        return importlib.import_module("metaevobox.environment.optimizer.rlepso_optimizer").RLEPSO_Optimizer
-    except Exception:
-        pass
-    src = os.environ.get("JPPO_METABOX_SRC")
-    if not src or not os.path.isfile(os.path.join(src, "environment/optimizer/rlepso_optimizer.py")):
-        return None
-    saved = dict(sys.modules)
-    try:
-        for name, sub in [("metaevobox", ""), ("metaevobox.environment", "environment"),
-                          ("metaevobox.environment.optimizer", "environment/optimizer"),
-                          ("metaevobox.environment.problem", "environment/problem")]:
-            package = types.ModuleType(name)
-            package.__path__ = [os.path.join(src, sub)]
-            sys.modules[name] = package
-        module = None
-        for name in ["environment.problem.basic_problem", "environment.optimizer.learnable_optimizer",
-                     "environment.optimizer.rlepso_optimizer"]:
-            spec = importlib.util.spec_from_file_location("metaevobox." + name, os.path.join(src, *name.split(".")) + ".py")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
-        return module.RLEPSO_Optimizer
-    finally:  # forget the stand-in packages only: torch and friends cannot be imported twice
-        for name in [n for n in sys.modules if n.split(".")[0] == "metaevobox" and n not in saved]:
-            del sys.modules[name]
-
-
 class _MetaBoxConfig:
     def __init__(self, max_fes=20000):
         self.maxFEs, self.n_logpoint = max_fes, 50
@@ -222,9 +187,9 @@ def _metabox_episode(optimizer_class, problem, seed, action):
 
 def test_reference_is_metabox_bit_for_bit():
     """With MetaBox's RandomState stream the numpy reference takes exactly MetaBox's steps."""
-    optimizer_class = _load_metabox_optimizer()
+    optimizer_class = metabox_source.rlepso_optimizer_class()
     if optimizer_class is None:
-        pytest.skip("metaevobox not importable (set JPPO_METABOX_SRC to its src/metaevobox to run)")
+        pytest.skip(metabox_source.SKIP_REASON)
     problem = NumpyProblem(make_stand_in(3, 7))
     for seed in range(2):
         opt = optimizer_class(_MetaBoxConfig())
@@ -246,9 +211,9 @@ def test_reference_is_metabox_bit_for_bit():
 def test_final_cost_statistics_match_metabox():
     """A fixed action, 24 episodes each: the mean log10 final cost of the JAX env (jax.random draws)
     and of MetaBox (RandomState draws) differ by less than 4 standard errors of the difference."""
-    optimizer_class = _load_metabox_optimizer()
+    optimizer_class = metabox_source.rlepso_optimizer_class()
     if optimizer_class is None:
-        pytest.skip("metaevobox not importable (set JPPO_METABOX_SRC to its src/metaevobox to run)")
+        pytest.skip(metabox_source.SKIP_REASON)
     runs = 24
     action = np.full(35, 0.5)
     with jax.enable_x64(True):

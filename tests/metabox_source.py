@@ -1,0 +1,57 @@
+"""MetaBox's own modules for side-by-side checks, without installing metaevobox.
+
+metaevobox cannot be installed next to jppo (its tianshou pins gymnasium < 0.29 and numpy < 2), and
+importing the package runs every problem suite's imports (xgboost, ...). Its pure-numpy modules are
+loaded one by one instead: from an installed metaevobox when there is one, else from the source
+tree named by JPPO_METABOX_SRC (…/src/metaevobox, e.g. from `pip download --no-deps metaevobox==2.0.2`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import types
+
+ENV = "JPPO_METABOX_SRC"
+SKIP_REASON = f"metaevobox not importable (set {ENV} to its src/metaevobox to run)"
+
+
+def load(dotted: str, needs: tuple[str, ...] = ()):
+    """The module `metaevobox.<dotted>` (loading the modules in `needs` first), or None."""
+    try:
+        return importlib.import_module(f"metaevobox.{dotted}")
+    except Exception:
+        pass
+    src = os.environ.get(ENV)
+    if not src or not os.path.isfile(os.path.join(src, *dotted.split(".")) + ".py"):
+        return None
+    saved = set(sys.modules)
+    try:
+        module = None
+        for name in (*needs, dotted):
+            for depth in range(len(name.split("."))):  # stand-in packages, so relative imports resolve
+                parent = ".".join(["metaevobox", *name.split(".")[:depth]])
+                if parent not in sys.modules:
+                    package = types.ModuleType(parent)
+                    package.__path__ = [os.path.join(src, *name.split(".")[:depth])]
+                    sys.modules[parent] = package
+            spec = importlib.util.spec_from_file_location(f"metaevobox.{name}", os.path.join(src, *name.split(".")) + ".py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        return module
+    finally:  # forget the stand-ins only: torch and friends cannot be imported twice
+        for name in [n for n in sys.modules if n.split(".")[0] == "metaevobox" and n not in saved]:
+            del sys.modules[name]
+
+
+def rlepso_optimizer_class():
+    module = load("environment.optimizer.rlepso_optimizer",
+                  ("environment.problem.basic_problem", "environment.optimizer.learnable_optimizer"))
+    return None if module is None else module.RLEPSO_Optimizer
+
+
+def bbob_numpy():
+    return load("environment.problem.SOO.COCO_BBOB.bbob_numpy", ("environment.problem.basic_problem",))
