@@ -42,6 +42,17 @@ def test_optimum_costs_exactly_the_bias(suite64):
     with jax.enable_x64(True):
         at_optimum = np.asarray(jax.vmap(lambda p: bbob.evaluate(p, p.shift))(problems))
     np.testing.assert_allclose(at_optimum, np.asarray(problems.bias), rtol=0, atol=1e-9)
+    with jax.enable_x64(True):
+        unbiased = np.asarray(jax.vmap(lambda p: bbob.evaluate(p, p.shift, bias=False))(problems))
+    np.testing.assert_allclose(unbiased, 0.0, atol=1e-9)  # the cost f(x) - f(x*) without the bias
+
+
+def test_costs_without_the_bias_keep_float32_precision():
+    problems, _ = bbob.bbob_suite(10, "easy", "test")
+    sphere = _one(problems, 0)  # F1, bias 100-2500
+    near = np.asarray(sphere.shift) + 1e-4
+    assert float(bbob.evaluate(sphere, near, bias=False)) == pytest.approx(10 * 1e-8, rel=1e-2)  # x* + 1e-4 rounds
+    assert float(bbob.evaluate(sphere, near)) - float(sphere.bias) != pytest.approx(1e-7, rel=1e-2)  # lost in f32
     assert set(np.asarray(problems.bias) / 100) <= set(range(1, 26))
 
 

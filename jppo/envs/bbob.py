@@ -441,7 +441,7 @@ _FUNCTIONS = (_f1, _f2, _f3, _f4, _f5, _f6, _f7, _f8, _f9, _f10, _f11, _f12, _f1
 
 def _evaluate(problem: Problem, x):
     index = jnp.clip(problem.fid - 1, 0, NUM_FUNCTIONS - 1)
-    return lax.switch(index, _FUNCTIONS, problem, x) + problem.bias
+    return lax.switch(index, _FUNCTIONS, problem, x)
 
 
 @jax.custom_batching.custom_vmap
@@ -463,13 +463,15 @@ def _evaluate_batched(axis_size, in_batched, problem, x):
     return lax.map(lambda args: _evaluate(*args), (problem, x)), True
 
 
-def evaluate(problem: Problem, x) -> jax.Array:
-    """f(x) for x `[..., D]` of one problem (bias included); vmap over a stacked suite (each problem
-    then computes only its own function)."""
+def evaluate(problem: Problem, x, *, bias: bool = True) -> jax.Array:
+    """f(x) for x `[..., D]` of one problem; vmap over a stacked suite (each problem then computes
+    only its own function). With `bias=False`, f(x) - bias: MetaBox's cost f(x) - f(x*) without the
+    float32 cancellation against a bias of 100-2500 (which rounds costs below ~1e-4 to 0)."""
     x = jnp.asarray(x, problem.shift.dtype)
     dim = problem.shift.shape[-1]
     if x.shape[-1:] != (dim,):
         raise ValueError(f"x must have shape [..., {dim}] to match the problem's dimension, got {tuple(x.shape)}")
     if jnp.ndim(problem.fid) != 0:
         raise ValueError("evaluate takes one problem; use jax.vmap(evaluate) over a stacked suite")
-    return _evaluate_batchable(problem, x)
+    value = _evaluate_batchable(problem, x)
+    return value + problem.bias if bias else value

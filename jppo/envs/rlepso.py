@@ -49,7 +49,8 @@ optimizer sees them); `check_action` rejects them, and NaN, at the Python bounda
 who want an error. An action of the wrong shape raises at trace time.
 
 Problems: `params.problem` is any pytree with `lb`, `ub` (scalars or [D]) and `shift` ([D]);
-`evaluate_fn(problem, x[..., D]) -> [...]` gives raw f(x) (default `jppo.envs.bbob.evaluate`).
+`evaluate_fn(problem, x[..., D]) -> [...]` gives f(x) (default: `jppo.envs.bbob.evaluate` without the bias,
+which cancels in the cost anyway and would cost float32 its precision near the optimum).
 A batch of problems (leaves with a leading axis, `shift` [N, D]) is a suite: `reset` draws one
 uniformly and keeps it in the state.
 """
@@ -386,7 +387,7 @@ def cost_history(state: RLEPSOState) -> np.ndarray:
 def _default_evaluate(problem, x):
     from jppo.envs import bbob
 
-    return bbob.evaluate(problem, x)
+    return bbob.evaluate(problem, x, bias=False)  # costs f(x) - f(x*) keep their float32 precision
 
 
 def _select(problem, key):
@@ -400,7 +401,7 @@ def _select(problem, key):
 class RLEPSOEnv(Environment):
     """MetaBox's RLEPSO optimizer as a JAX environment (see the module docstring).
 
-    `evaluate_fn(problem, x[..., D]) -> f(x)[...]` defaults to `jppo.envs.bbob.evaluate`;
+    `evaluate_fn(problem, x[..., D]) -> f(x)[...]` defaults to `jppo.envs.bbob.evaluate(..., bias=False)`;
     `optimum_fn(problem) -> f*` defaults to f(problem.shift), as MetaBox's ``problem.optimum``.
     Observation [fes / maxFEs]; reward ±1; info: `cost` (best cost so far, c(gbest)) and `fes`.
     """
@@ -516,7 +517,7 @@ def suite(env_id: str, split: str = "train", difficulty: str = "easy"):
 
     dim, max_fes = SUITES[env_id]
     problems, fids = bbob.bbob_suite(dim, difficulty, split)
-    return RLEPSOEnv(evaluate_fn=bbob.evaluate), RLEPSOParams(problem=problems, max_fes=max_fes), fids
+    return RLEPSOEnv(), RLEPSOParams(problem=problems, max_fes=max_fes), fids
 
 
 def _register() -> None:
