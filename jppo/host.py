@@ -9,9 +9,10 @@ The environments step on the host, in one of three vector modes:
   (`num_workers` actors; Ray is started locally when it is not initialised).
 
 Acting and learning stay compiled and are the engine's own pieces: the networks of
-`jppo.train.make_networks`, `ActorCritic.act`, `jppo.returns.gae` (a truncated episode bootstraps
-from the value of its final observation, a terminated one does not) and the K-epoch update of
-`jppo.update.make_update`, with the same `TrainConfig` and `TrainState` as the jitted trainer.
+`jppo.train.make_networks`, `ActorCritic.act`, and `jppo.train.gae_update` (GAE, where a truncated
+episode bootstraps from the value of its final observation and a terminated one does not, then the
+K-epoch update of `jppo.update.make_update`), with the same `TrainConfig` and `TrainState` as the
+jitted trainer.
 Per step, the batch of observations crosses to the device once and the actions come back once;
 rewards, done flags and final observations travel once per update.
 
@@ -49,9 +50,8 @@ from jppo.envs.base import default_float
 from jppo.loss import LossConfig
 from jppo.optim import make_optimizer, set_learning_rates
 from jppo.policy import ActorCritic
-from jppo.returns import gae
-from jppo.train import SweepParams, TrainState, make_networks
-from jppo.update import Hyperparams, UpdateConfig, make_update
+from jppo.train import SweepParams, TrainState, gae_update, learning_rate, make_networks
+from jppo.update import UpdateConfig, make_update
 
 PREFIX = "gym:"
 MODES = ("sync", "async", "ray")
@@ -318,27 +318,14 @@ class HostProgram:
         `steps`: lists of T device arrays `[N, ...]` (obs, actions, logp, values) from `act`;
         `host`: numpy arrays `[T, N, ...]` (rewards, terminated, truncated, final_obs).
         """
-        c = self.config
-        lr = state.sweep.learning_rate
-        if c.anneal_lr:
-            lr = lr * (1.0 - state.update / c.num_updates)
+        lr = learning_rate(self.config, state)
         state = state.replace(opt_state=set_learning_rates(state.opt_state, {"actor": lr, "critic": lr}))
         traj = {k: jnp.stack(v) for k, v in steps.items()}  # [T, N, ...]
-        traj["rewards"] = host["rewards"].astype(traj["values"].dtype)
-        final_values = self.policy.value(state.params, host["final_obs"].astype(traj["obs"].dtype))
-        last_value = self.policy.value(state.params, state.obs)
-        advantages, returns = gae(traj["rewards"], traj["values"], last_value, host["terminated"], host["truncated"],
-                                  final_values, gamma=c.gamma, lam=c.gae_lambda)
-        batch = {k: traj[k].reshape(c.batch_size, *traj[k].shape[2:]) for k in ("obs", "actions", "logp", "values")}
-        batch["advantages"] = advantages.reshape(-1)
-        batch["returns"] = returns.reshape(-1)
-        key, update_key = jax.random.split(state.key)
-        hp = Hyperparams(clip_eps=state.sweep.clip_eps, ent_coef=state.sweep.ent_coef, max_grad_norm=c.max_grad_norm)
-        params, opt_state, losses = self._update(state.params, state.opt_state, batch, update_key, hp)
-        metrics = {k: v.mean() for k, v in losses.items()}
+        traj.update(rewards=host["rewards"].astype(traj["values"].dtype), terminated=host["terminated"],
+                    truncated=host["truncated"], final_obs=host["final_obs"].astype(traj["obs"].dtype))
+        state, metrics = gae_update(self.policy, self._update, self.config, state, traj)
         metrics["learning_rate"] = lr
-        return state.replace(params=params, opt_state=opt_state, key=key, update=state.update + 1), metrics
-
+        return state, metrics
 
 @functools.lru_cache(maxsize=16)
 def program(config: TrainConfig, gym_id: str) -> HostProgram:

@@ -37,7 +37,7 @@ from jppo.loss import LossConfig, ppo_loss
 from jppo.optim import clip_per_network, make_optimizer, set_learning_rates
 from jppo.policy import ActorCritic
 from jppo.returns import nstep_returns
-from jppo.train import SweepParams, make_networks
+from jppo.train import SweepParams, learning_rate, make_networks
 from jppo.update import Evaluate, Hyperparams
 
 WINDOW_KEYS = ("obs", "actions", "logp", "values", "rewards", "valid")
@@ -170,7 +170,7 @@ class NStepTrainer:
 
     def _update_once(self, state: NStepState, _):
         c = self.config
-        lr = state.sweep.learning_rate * (1.0 - state.update / c.num_updates) if c.anneal_lr else state.sweep.learning_rate
+        lr = learning_rate(c, state)
         state = self._start_window(state)
         state, window = self._rollout(state)
         hp = Hyperparams(clip_eps=state.sweep.clip_eps, ent_coef=state.sweep.ent_coef, max_grad_norm=c.max_grad_norm)

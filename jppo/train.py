@@ -56,6 +56,33 @@ class TrainState:
     sweep: SweepParams
 
 
+def learning_rate(config: TrainConfig, state):
+    """The next update's learning rate: the (swept) rate, annealed linearly to 0 with `anneal_lr`."""
+    lr = state.sweep.learning_rate
+    return lr * (1.0 - state.update / config.num_updates) if config.anneal_lr else lr
+
+
+def gae_update(policy: ActorCritic, update: Callable, config: TrainConfig, state, traj: dict):
+    """GAE over a rollout and the K-epoch update (after `make_update`): `(state, loss metrics)`.
+
+    `traj` holds time-major `[T, N, ...]` obs, actions, logp, values, rewards, terminated, truncated and
+    final_obs (the observation an episode ended on, for truncation bootstrapping); `state.obs` is the
+    observation after the rollout.
+    """
+    final_values = policy.value(state.params, traj["final_obs"])
+    last_value = policy.value(state.params, state.obs)
+    advantages, returns = gae(traj["rewards"], traj["values"], last_value, traj["terminated"], traj["truncated"],
+                              final_values, gamma=config.gamma, lam=config.gae_lambda)
+    batch = {k: traj[k].reshape(config.batch_size, *traj[k].shape[2:]) for k in ("obs", "actions", "logp", "values")}
+    batch["advantages"] = advantages.reshape(-1)
+    batch["returns"] = returns.reshape(-1)
+    key, update_key = jax.random.split(state.key)
+    hp = Hyperparams(clip_eps=state.sweep.clip_eps, ent_coef=state.sweep.ent_coef, max_grad_norm=config.max_grad_norm)
+    params, opt_state, losses = update(state.params, state.opt_state, batch, update_key, hp)
+    state = state.replace(params=params, opt_state=opt_state, key=key, update=state.update + 1)
+    return state, {k: v.mean() for k, v in losses.items()}
+
+
 def make_networks(env: envs.Environment, config: TrainConfig, key) -> tuple[nnx.Module, nnx.Module]:
     """The actor and critic `config` describes (see `TrainConfig`) for `env`'s spaces."""
     obs_size = env.observation_shape[0]
@@ -132,34 +159,18 @@ class Trainer:
 
     def _update_once(self, state: TrainState, _):
         c = self.config
-        if c.anneal_lr:
-            lr = state.sweep.learning_rate * (1.0 - state.update / c.num_updates)
-        else:
-            lr = state.sweep.learning_rate
-        opt_state = set_learning_rates(state.opt_state, {"actor": lr, "critic": lr})
-        state, traj = self._rollout(state.replace(opt_state=opt_state))
-
-        final_values = self.policy.value(state.params, traj["final_obs"])
-        last_value = self.policy.value(state.params, state.obs)
-        advantages, returns = gae(traj["rewards"], traj["values"], last_value, traj["terminated"], traj["truncated"],
-                                  final_values, gamma=c.gamma, lam=c.gae_lambda)
-        batch = {k: traj[k].reshape(c.batch_size, *traj[k].shape[2:]) for k in ("obs", "actions", "logp", "values")}
-        batch["advantages"] = advantages.reshape(-1)
-        batch["returns"] = returns.reshape(-1)
-        key, update_key = jax.random.split(state.key)
-        hp = Hyperparams(clip_eps=state.sweep.clip_eps, ent_coef=state.sweep.ent_coef, max_grad_norm=c.max_grad_norm)
-        params, opt_state, losses = self._update(state.params, state.opt_state, batch, update_key, hp)
+        lr = learning_rate(c, state)
+        state, traj = self._rollout(state.replace(opt_state=set_learning_rates(state.opt_state, {"actor": lr, "critic": lr})))
+        state, metrics = gae_update(self.policy, self._update, c, state, traj)
 
         done = traj["episode_done"]
         n_done = done.sum()
-        metrics = {k: v.mean() for k, v in losses.items()}
         metrics.update(
             episodes=n_done,
             episodic_return=jnp.where(n_done > 0, (traj["episode_return"] * done).sum() / jnp.maximum(n_done, 1), jnp.nan),
             episodic_length=jnp.where(n_done > 0, (traj["episode_length"] * done).sum() / jnp.maximum(n_done, 1), jnp.nan),
             learning_rate=lr,
         )
-        state = state.replace(params=params, opt_state=opt_state, key=key, update=state.update + 1)
         if self.progress is not None:
             jax.debug.callback(self.progress, state.update, metrics)
         return state, metrics
