@@ -68,11 +68,12 @@ def _metabox_envs(optimizer_class, module):
     return [MetaBoxEnv(optimizer_class(config), problems[f]) for f in FIDS]
 
 
-def _jppo_episode_seconds(x64: bool, reps: int):
+def _jppo_episode_seconds(x64: bool, reps: int, num_envs: int = NUM_ENVS):
+    """Seconds per training episode (and the first, compiling one); env i works on problem i mod 4."""
     with jax.enable_x64(x64):
         problems, fids = bbob.bbob_suite(DIM, "all", "train")
         suite = jax.tree.map(lambda leaf: leaf[np.array(FIDS) - 1], problems)
-        config = preset("rlepso-bbob10d", num_envs=NUM_ENVS, total_steps=NUM_ENVS * 10 * 20)
+        config = preset("rlepso-bbob10d", num_envs=num_envs, total_steps=num_envs * 10 * 20)
         trainer = NStepTrainer(config, env=RLEPSOEnv(), env_params=RLEPSOParams(problem=suite))
         state = jax.jit(trainer.init)(jax.random.key(0))
         start = time.perf_counter()
@@ -161,7 +162,16 @@ def main(out_dir: Path, quick: bool):
     notes.append(f"{reps} timed episodes per row after one warm-up; 'slower' = row time / jppo float32 time. "
                  f"Compile: the first episode of the compiled trainer, compilation included.")
     notes.append(report.machine())
-    report.write(out_dir, "metabbo",
+    scaling = []
+    for batch in (4, 16, 64, 256):
+        seconds, _ = _jppo_episode_seconds(False, 1 if batch >= 64 else reps, batch)
+        scaling.append((batch, float(np.median(seconds))))
+        print(f"batch {batch}: {scaling[-1][1]:.2f} s per episode", flush=True)
+    scaling_rows = [(b, f"{t:.2f}", f"{t / scaling[0][1]:.1f}x", f"{b * 199 * 100 / t:,.0f}") for b, t in scaling]
+    sections = [("Scaling: jppo float32, envs per batch (problems F4, F6, F7, F8 repeated)",
+                 ("batch", "s / training episode", "vs batch 4", "function evaluations / s"), scaling_rows,
+                 ["Each env runs 199 generations of 100 particles; the update's work grows with the batch too."])]
+    report.write(out_dir, "metabbo", sections=sections,
                  title="MetaBBO training episode: RLEPSO, 4 BBOB-10D problems × 100 particles × 20000 evaluations",
                  header=("implementation", "s / training episode", "slower than jppo f32", "compile s"), rows=rows,
                  notes=notes, plot=plot, ylabel="seconds per training episode")
