@@ -33,28 +33,9 @@ from jppo.envs import bbob
 from jppo.envs.rlepso import RLEPSOEnv, RLEPSOParams
 from jppo.nstep import NStepTrainer
 from tests import metabox_source
+from tests.envs_for_tests import ToyPBOEnv
 
 DIM, FIDS, NUM_ENVS = 10, (4, 6, 7, 8), 4
-
-
-class MetaBoxEnv:
-    """MetaBox's PBO_Env in short: an optimizer stepping a problem."""
-
-    def __init__(self, optimizer, problem):
-        self.optimizer, self.problem = optimizer, problem
-
-    def seed(self, seed):
-        self.optimizer.seed(seed)
-
-    def reset(self):
-        self.problem.reset()
-        return self.optimizer.init_population(self.problem)
-
-    def step(self, action):
-        return self.optimizer.update(action, self.problem)
-
-    def __getattr__(self, name):  # cost, fes, ... as ParallelEnv looks them up
-        return getattr(self.optimizer, name)
 
 
 def _metabox_envs(optimizer_class, module):
@@ -65,7 +46,7 @@ def _metabox_envs(optimizer_class, module):
         rotation, bias = module.rotate_gen(DIM), np.random.randint(1, 26) * 100
         problems[fid] = getattr(module, f"F{fid}")(dim=DIM, shift=shift, rotate=rotation, bias=bias, lb=-5, ub=5)
     config = types.SimpleNamespace(maxFEs=20000, n_logpoint=50, log_interval=400, full_meta_data=False, device="cpu")
-    return [MetaBoxEnv(optimizer_class(config), problems[f]) for f in FIDS]
+    return [ToyPBOEnv(problems[f], optimizer_class(config)) for f in FIDS]  # MetaBox's PBO_Env shape
 
 
 def _jppo_episode_seconds(x64: bool, reps: int, num_envs: int = NUM_ENVS):

@@ -37,7 +37,7 @@ from jppo.loss import LossConfig, ppo_loss
 from jppo.optim import clip_per_network, make_optimizer, set_learning_rates
 from jppo.policy import ActorCritic
 from jppo.returns import nstep_returns
-from jppo.train import SweepParams, learning_rate, make_networks
+from jppo.train import SweepParams, UpdateLoop, learning_rate, make_networks
 from jppo.update import Evaluate, Hyperparams
 
 WINDOW_KEYS = ("obs", "actions", "logp", "values", "rewards", "valid")
@@ -90,7 +90,7 @@ class NStepState:
 
 
 @dataclasses.dataclass
-class NStepTrainer:
+class NStepTrainer(UpdateLoop):
     """MetaBox's n-step PPO for one `TrainConfig` with `algorithm='nstep'` (see the module docstring).
 
     The environment's `batch_params(params, num_envs)` decides what each environment of the batch
@@ -186,16 +186,7 @@ class NStepTrainer:
         state = state.replace(params=params, opt_state=opt_state, update=state.update + 1)
         metrics = {k: v.mean() for k, v in losses.items()}
         metrics.update(_episode_metrics(window), learning_rate=lr)
-        if self.progress is not None:
-            jax.debug.callback(self.progress, state.update, metrics)
         return state, metrics
-
-    def _run(self, state: NStepState, num_updates: int):
-        return lax.scan(self._update_once, state, None, num_updates)
-
-    def train(self, key, sweep: SweepParams | None = None):
-        """The whole run as one program: `(final state, metrics [num_updates])`. vmap-able."""
-        return self._run(self.init(key, sweep), self.config.num_updates)
 
 
 def _episode_metrics(window: dict) -> dict:

@@ -18,6 +18,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy.stats import rankdata
 
 from jppo.envs import rlepso
 
@@ -48,12 +49,7 @@ def run_method(env: rlepso.RLEPSOEnv, params: rlepso.RLEPSOParams, policy: Calla
 
 def ranks(mean_costs: np.ndarray) -> np.ndarray:
     """Ranks of the methods (axis 0) on each problem (axis 1), 1 = lowest cost, ties averaged."""
-    order = np.argsort(np.argsort(mean_costs, axis=0, kind="stable"), axis=0).astype(float) + 1
-    for p in range(mean_costs.shape[1]):  # average tied ranks
-        for value in np.unique(mean_costs[:, p]):
-            tied = mean_costs[:, p] == value
-            order[tied, p] = order[tied, p].mean()
-    return order
+    return rankdata(mean_costs, axis=0)
 
 
 def markdown_table(results: list[MethodResult], problem_names: list[str], title: str) -> str:

@@ -101,8 +101,26 @@ def make_networks(env: envs.Environment, config: TrainConfig, key) -> tuple[nnx.
     return actor, Critic(obs_size, config.value_hidden, rngs=critic_rngs, activation=activation)
 
 
+class UpdateLoop:
+    """What the jitted trainers share: `_update_once(state, _) -> (state, metrics)` scanned over
+    updates, reporting to the optional host callback `progress(update, metrics)` after each."""
+
+    def _step(self, state, _):
+        state, metrics = self._update_once(state, None)
+        if self.progress is not None:
+            jax.debug.callback(self.progress, state.update, metrics)
+        return state, metrics
+
+    def _run(self, state, num_updates: int):
+        return lax.scan(self._step, state, None, num_updates)
+
+    def train(self, key, sweep: SweepParams | None = None):
+        """The whole run as one program: `(final state, metrics [num_updates])`. vmap-able."""
+        return self._run(self.init(key, sweep), self.config.num_updates)
+
+
 @dataclasses.dataclass
-class Trainer:
+class Trainer(UpdateLoop):
     """Builds the compiled pieces for one `TrainConfig` (and optional env override)."""
 
     config: TrainConfig
@@ -171,16 +189,7 @@ class Trainer:
             episodic_length=jnp.where(n_done > 0, (traj["episode_length"] * done).sum() / jnp.maximum(n_done, 1), jnp.nan),
             learning_rate=lr,
         )
-        if self.progress is not None:
-            jax.debug.callback(self.progress, state.update, metrics)
         return state, metrics
-
-    def _run(self, state: TrainState, num_updates: int):
-        return lax.scan(self._update_once, state, None, num_updates)
-
-    def train(self, key, sweep: SweepParams | None = None):
-        """The whole run as one program: `(final state, metrics [num_updates])`. vmap-able."""
-        return self._run(self.init(key, sweep), self.config.num_updates)
 
 
 def evaluate_policy(trainer: Trainer, params, key, num_episodes: int = 10, deterministic: bool = True):

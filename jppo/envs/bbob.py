@@ -69,7 +69,9 @@ ORTHOGONALITY_TOL = 1e-6  # max |R Rᵀ - I| accepted for a rotation given expli
 # MetaBox's splits: 'easy' trains on the complement of these and tests on them; 'difficult' swaps.
 SMALL_SET = (1, 2, 3, 5, 15, 16, 17, 21)
 INSTANCE_SEED = 3849
-_ROTATED_INPUT = {1, 2, 3, 4, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18, 21, 22, 23, 24}
+# Functions whose `rotate` is a plain rotation (F6, 7, 13, 23, 24 store R composed with a scaling; F5, 8, 9,
+# 19, 20 do not rotate their input through `rotate`).
+_ORTHOGONAL_ROTATE = {1, 2, 3, 4, 10, 11, 12, 14, 15, 16, 17, 18, 21, 22}
 
 
 @struct.dataclass
@@ -111,7 +113,7 @@ class Problem:
                             ("ub", ub)):
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"{name} must be finite")
-        if fid in _ROTATED_INPUT and fid not in (6, 7, 13, 23, 24):  # these compose R with scalings
+        if fid in _ORTHOGONAL_ROTATE:
             error = np.abs(rotate @ rotate.T - np.eye(dim)).max()
             if error > ORTHOGONALITY_TOL:
                 raise ValueError(f"rotate must be orthogonal for F{fid} (max |R Rᵀ - I| = {error:.2e} > "
