@@ -74,10 +74,10 @@ def ppo_loss(
     """
     sg = jax.lax.stop_gradient
     old_logp, advantages, old_values, returns = map(sg, (old_logp, advantages, old_values, returns))
-    weights = jnp.ones_like(logp) if mask is None else sg(jnp.asarray(mask, logp.dtype))
+    weights = None if mask is None else sg(jnp.asarray(mask, logp.dtype))
 
     def mean(x):
-        return (x * weights).sum() / weights.sum()
+        return _mean(x, weights)
 
     if config.normalize_advantages:
         centred = advantages - mean(advantages)
@@ -116,11 +116,14 @@ def ppo_loss(
 def explained_variance(predictions, targets, weights=None) -> jax.Array:
     """1 - Var(targets - predictions) / Var(targets) (over samples of weight 1); NaN when the
     targets are constant."""
-    weights = jnp.ones_like(targets) if weights is None else weights
 
     def var(x):
-        m = (x * weights).sum() / weights.sum()
-        return ((x - m) ** 2 * weights).sum() / weights.sum()
+        return _mean((x - _mean(x, weights)) ** 2, weights)
 
     var_targets = var(targets)
     return jnp.where(var_targets == 0, jnp.nan, 1.0 - var(targets - predictions) / var_targets)
+
+
+def _mean(x, weights=None):
+    """The mean of `x`, over the samples of weight 1 when `weights` (0/1) is given."""
+    return x.mean() if weights is None else (x * weights).sum() / weights.sum()
