@@ -5,6 +5,7 @@ from __future__ import annotations
 
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -80,6 +81,30 @@ def test_mixed_batch_equals_one_by_one_and_compiles_once():
     batched = np.asarray(jax.jit(jax.vmap(bbob.evaluate, in_axes=(0, None)))(problems, x))
     np.testing.assert_allclose(batched, one_by_one, rtol=1e-6)
     assert len(traces) == 1  # eight functions, one program
+
+
+def _switches(jaxpr) -> list[int]:
+    """Branch counts of every `cond` in a jaxpr, nested ones included."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "cond":
+            found.append(len(eqn.params["branches"]))
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            found += _switches(sub)
+    return found
+
+
+def test_nested_vmap_over_problems_keeps_one_function_per_problem():
+    """Seeds x problems (what a trainer's seed vmap over a batch of RLEPSO envs does): each problem still
+    runs only its own function (a 24-way switch survives; a vmapped index would compute all 24)."""
+    problems, fids = bbob.bbob_suite(10, "easy", "test")
+    seeds_problems = jax.tree.map(lambda leaf: jnp.stack([leaf, leaf]), problems)
+    x = np.random.default_rng(2).uniform(-5, 5, (2, len(fids), 5, 10)).astype(np.float32)
+    nested = jax.vmap(jax.vmap(bbob.evaluate))
+    assert 24 in _switches(jax.make_jaxpr(nested)(seeds_problems, x).jaxpr)
+    one_by_one = np.stack([np.stack([np.asarray(bbob.evaluate(_one(problems, i), x[s, i])) for i in range(len(fids))])
+                           for s in range(2)])
+    np.testing.assert_allclose(np.asarray(jax.jit(nested)(seeds_problems, x)), one_by_one, rtol=1e-6)
 
 
 def test_suites_follow_metabox_splits_and_are_deterministic():

@@ -455,14 +455,15 @@ def _evaluate_batchable(problem: Problem, x):
 def _evaluate_batched(axis_size, in_batched, problem, x):
     """vmap over problems would turn `lax.switch` into a select that computes all 24 functions for
     every point (3x the cost of a whole RLEPSO step on CPU); loop over the problems instead, so each
-    computes only its own function. Over points alone the switch stays a switch."""
+    computes only its own function. Over points alone the switch stays a switch. The loop body calls
+    the batchable function again, so an outer vmap (seeds over a batch of problems) loops too."""
     problem_batched, x_batched = in_batched
     if not any(jax.tree.leaves(problem_batched)):
         return jax.vmap(_evaluate, in_axes=(None, 0 if x_batched else None), axis_size=axis_size)(problem, x), True
     problem = jax.tree.map(lambda leaf, b: leaf if b else jnp.broadcast_to(leaf, (axis_size, *jnp.shape(leaf))),
                            problem, problem_batched)
     x = x if x_batched else jnp.broadcast_to(x, (axis_size, *jnp.shape(x)))
-    return lax.map(lambda args: _evaluate(*args), (problem, x)), True
+    return lax.map(lambda args: _evaluate_batchable(*args), (problem, x)), True
 
 
 def evaluate(problem: Problem, x, *, bias: bool = True) -> jax.Array:
