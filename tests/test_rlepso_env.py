@@ -3,6 +3,7 @@ optimizer when it can be loaded), invariants of an episode, batching, and bad ac
 
 from __future__ import annotations
 
+import dataclasses
 
 import jax
 import jax.numpy as jnp
@@ -330,6 +331,29 @@ def test_vmapped_batch_equals_single_runs():
             assert int(state.fes[i]) == int(s1.fes)
 
 
+def test_log_reward_is_the_fall_of_the_log_cost():
+    """`reward="log"`: the same swarm (same draws, same steps), rewards log10 c*_{t-1} - log10 c*_t with costs
+    floored at 1e-8, so an episode's return is log10 of initial over final best cost."""
+    with jax.enable_x64(True):
+        problem = make_stand_in(1, 5)
+        params = RLEPSOParams(problem=problem, max_fes=3000)
+        key = jax.random.PRNGKey(3)
+        runs = {}
+        for reward in ("sign", "log"):
+            env = RLEPSOEnv(evaluate_fn=stand_in_evaluate, reward=reward)
+            runs[reward] = jax.jit(lambda k, env=env: rollout(env, params, k, _random_policy(0.5)))(key)
+        (sign_state, sign), (state, log) = runs["sign"], runs["log"]
+        np.testing.assert_array_equal(log["cost"], sign["cost"])
+        floored = np.log10(np.maximum(np.concatenate([cost_history(state)[:1], np.asarray(log["cost"])]), 1e-8))
+        np.testing.assert_allclose(log["reward"], -np.diff(floored), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(log["reward"].sum(), floored[0] - floored[-1], rtol=1e-12)
+        assert (np.asarray(log["reward"]) >= 0).all()
+    np.testing.assert_allclose(rlepso.log_improvement(jnp.array([1e-9, 1.0, 100.0]), jnp.array([1e-12, 1e-12, 10.0])),
+                               [0.0, 8.0, 1.0], atol=1e-6)  # below the floor nothing more is rewarded
+    with pytest.raises(ValueError, match="reward must be one of"):
+        RLEPSOEnv(reward="cost")
+
+
 def test_float32_by_default_and_rollout_helper():
     env, params = env_and_params(make_stand_in(3, 4), max_fes=3000)
     state, traj = jax.jit(lambda k: rollout(env, params, k, _random_policy(0.5)))(jax.random.PRNGKey(0))
@@ -353,6 +377,20 @@ def test_suite_reset_draws_one_problem_per_episode():
     np.testing.assert_array_equal(np.asarray(states.problem.shift), shifts[picked])
     assert len(set(picked)) >= 4
     np.testing.assert_allclose(states.optimum, np.asarray(suite.bias)[picked], rtol=1e-6)
+
+
+def test_registered_suites_and_presets():
+    """`rlepso-bbob<D>d` is MetaBox's setting (±1 reward); the `-log` ids differ only in the reward."""
+    from jppo import envs
+    from jppo.config import preset
+
+    for base in ("rlepso-bbob10d", "rlepso-bbob30d"):
+        env, params = envs.make(base)
+        log_env, log_params = envs.make(base + "-log")
+        assert (env.reward, log_env.reward) == ("sign", "log")
+        assert params.max_fes == log_params.max_fes == {"rlepso-bbob10d": 20000, "rlepso-bbob30d": 50000}[base]
+        np.testing.assert_array_equal(params.problem.shift, log_params.problem.shift)
+        assert dataclasses.replace(preset(base + "-log"), env_id=base) == preset(base)
 
 
 def test_group_coefficients_follow_metabox_slices():

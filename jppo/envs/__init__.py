@@ -12,7 +12,8 @@ from jppo.envs.classic import CartPole, Pendulum
 from jppo.envs.wrappers import AutoReset, EpisodeStats
 
 _REGISTRY: dict[str, Callable[[], tuple[Environment, object]]] = {}
-_LAZY = {"rlepso-bbob10d": "jppo.envs.rlepso", "rlepso-bbob30d": "jppo.envs.rlepso"}
+_LAZY = {env_id: "jppo.envs.rlepso" for env_id in ("rlepso-bbob10d", "rlepso-bbob30d", "rlepso-bbob10d-log",
+                                                   "rlepso-bbob30d-log")}
 
 
 def register(env_id: str, factory: Callable[[], tuple[Environment, object]]) -> None:

@@ -39,10 +39,20 @@ One generation (draws named as in `StepDraws`)::
 
 Then: the cost log appends c(gbest) when fes ≥ log_index · log_interval (log_interval =
 maxFEs // 50, at most one entry a generation); reward = +1 if c(gbest) fell this generation
-else -1; observation = [fes / maxFEs]; terminated when fes ≥ maxFEs (no cost threshold: MetaBox's
+else -1 (MetaBox's; `RLEPSOEnv(reward="log")` offers the fall of the log cost instead, below); observation = [fes / maxFEs]; terminated when fes ≥ maxFEs (no cost threshold: MetaBox's
 ``is_end`` is the budget only). At the end the log is padded with c(gbest) to 51 entries, or its
 last entry overwritten with c(gbest) when it already has 51 or more. With re-initialisation fes
 can pass maxFEs by up to NP; without it an episode is exactly (maxFEs - NP) / NP generations.
+
+Rewards. MetaBox's ``"sign"`` reward counts generations that improve c(gbest), however little, so
+a policy can raise its return by converging early onto many tiny improvements while the final cost
+gets worse (`benchmarks/results/rlepso_eval.md` shows it). ``"log"`` rewards the fall of the
+best cost in decades, floored at ε = 1e-8 (where MetaBox's log-scale plots stop)::
+
+    r_t = log10(max(c*_{t-1}, ε)) - log10(max(c*_t, ε)),     c*_t = c(gbest) after generation t
+
+so an episode's undiscounted return is log10(max(c*_0, ε) / max(c*_T, ε)): the initial swarm
+does not depend on the policy, so maximising the return minimises the final log cost.
 
 Actions outside [0, 1] are clipped (MetaBox's actor clamps its samples to [0, 1] before the
 optimizer sees them); `check_action` rejects them, and NaN, at the Python boundary for callers
@@ -372,6 +382,11 @@ def _close_log(state: RLEPSOState, params: RLEPSOParams) -> RLEPSOState:
     return state.replace(cost_log=jnp.where(fill, state.gbest_cost, state.cost_log), log_len=final_len)
 
 
+def log_improvement(previous_cost, cost, floor: float = 1e-8):
+    """log10(max(previous_cost, floor)) - log10(max(cost, floor)): the `"log"` reward."""
+    return jnp.log10(jnp.maximum(previous_cost, floor)) - jnp.log10(jnp.maximum(cost, floor))
+
+
 def cost_history(state: RLEPSOState) -> np.ndarray:
     """MetaBox's ``optimizer.cost``: the logged costs, [log_len] for one state, [..., log_len] for a
     batch (which must agree on the length; 51 entries for every finished default episode)."""
@@ -403,13 +418,18 @@ class RLEPSOEnv(Environment):
 
     `evaluate_fn(problem, x[..., D]) -> f(x)[...]` defaults to `jppo.envs.bbob.evaluate(..., bias=False)`;
     `optimum_fn(problem) -> f*` defaults to f(problem.shift), as MetaBox's ``problem.optimum``.
-    Observation [fes / maxFEs]; reward ±1; info: `cost` (best cost so far, c(gbest)) and `fes`.
+    Observation [fes / maxFEs]; reward `"sign"` (±1, MetaBox's) or `"log"` (the fall of log10 c(gbest));
+    info: `cost` (best cost so far, c(gbest)) and `fes`.
     """
 
     observation_shape = (1,)
+    REWARDS = ("sign", "log")
 
     def __init__(self, evaluate_fn: Callable | None = None, optimum_fn: Callable | None = None,
-                 n_groups: int = 5, group_stride: int | None = None):
+                 n_groups: int = 5, group_stride: int | None = None, reward: str = "sign"):
+        if reward not in self.REWARDS:
+            raise ValueError(f"reward must be one of {self.REWARDS}, got {reward!r}")
+        self.reward = reward
         if isinstance(n_groups, bool) or not isinstance(n_groups, int) or n_groups < 1:
             raise ValueError(f"n_groups must be a positive integer, got {n_groups!r}")
         group_stride = n_groups if group_stride is None else group_stride
@@ -449,7 +469,10 @@ class RLEPSOEnv(Environment):
     def pso_step(self, state: RLEPSOState, action, draws: StepDraws, params: RLEPSOParams):
         """(state, reward, terminated) from explicit draws."""
         self._check_action_shape(action)
-        return pso_step(state, action, draws, self.evaluate_fn, params, self.n_groups, self.group_stride)
+        new_state, sign, terminated = pso_step(state, action, draws, self.evaluate_fn, params, self.n_groups,
+                                               self.group_stride)
+        reward = sign if self.reward == "sign" else log_improvement(state.gbest_cost, new_state.gbest_cost)
+        return new_state, reward, terminated
 
     def reset(self, key, params: RLEPSOParams):
         check_params(params, self.n_groups)
@@ -507,17 +530,19 @@ class PlainPSO(RLEPSOEnv):
         return swarm_step(state, fixed, draws, self.evaluate_fn, params)
 
 
-# MetaBox's suites and budgets: bbob-10D with 20000 evaluations, bbob-30D with 50000.
-SUITES = {"rlepso-bbob10d": (10, 20000), "rlepso-bbob30d": (30, 50000)}
+# MetaBox's suites and budgets: bbob-10D with 20000 evaluations, bbob-30D with 50000; the `-log` ids
+# train on the log-cost reward instead of MetaBox's ±1 (see the module docstring).
+SUITES = {"rlepso-bbob10d": (10, 20000, "sign"), "rlepso-bbob30d": (30, 50000, "sign"),
+          "rlepso-bbob10d-log": (10, 20000, "log"), "rlepso-bbob30d-log": (30, 50000, "log")}
 
 
 def suite(env_id: str, split: str = "train", difficulty: str = "easy"):
     """`(env, params, fids)` for a registered RLEPSO id on one split of MetaBox's bbob suite."""
     from jppo.envs import bbob
 
-    dim, max_fes = SUITES[env_id]
+    dim, max_fes, reward = SUITES[env_id]
     problems, fids = bbob.bbob_suite(dim, difficulty, split)
-    return RLEPSOEnv(), RLEPSOParams(problem=problems, max_fes=max_fes), fids
+    return RLEPSOEnv(reward=reward), RLEPSOParams(problem=problems, max_fes=max_fes), fids
 
 
 def _register() -> None:
