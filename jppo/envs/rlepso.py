@@ -72,6 +72,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 from flax import struct
 
@@ -195,20 +196,16 @@ def sample_init_draws(key, population_size: int, dim: int, dtype=None) -> InitDr
 
 
 def sample_step_draws(key, population_size: int, dim: int, dtype=None) -> StepDraws:
+    """All of a generation's draws from one uniform call (one threefry pass instead of eight). The
+    tournament's indices are ⌊u·NP⌋ (uniform over [0, NP) to the float's resolution), which XLA's CPU
+    backend makes about twice as fast as `jax.random.randint`."""
     dtype = dtype or default_float()
     n, d = population_size, dim
-    keys = jax.random.split(key, 8)
-    u = lambda k, shape: jax.random.uniform(k, shape, dtype)  # noqa: E731
-    return StepDraws(
-        pbest=u(keys[0], (n, 1)),
-        gbest=u(keys[1], (n, 1)),
-        clpso=u(keys[2], (n, d)),
-        tournament=jax.random.randint(keys[3], (n, d, 2), 0, n, jnp.int32),
-        fdr=u(keys[4], (n, d)),
-        reinit=u(keys[5], (n,)),
-        reinit_position=u(keys[6], (n, d)),
-        reinit_velocity=u(keys[7], (n, d)),
-    )
+    u = jax.random.uniform(key, (n, 3 + 6 * d), dtype)
+    per_dim = u[:, 3:].reshape(n, 6, d)
+    tournament = jnp.minimum(jnp.floor(per_dim[:, 4:].transpose(0, 2, 1) * n), n - 1).astype(jnp.int32)
+    return StepDraws(pbest=u[:, 0:1], gbest=u[:, 1:2], clpso=per_dim[:, 0], tournament=tournament, fdr=per_dim[:, 1],
+                     reinit=u[:, 2], reinit_position=per_dim[:, 2], reinit_velocity=per_dim[:, 3])
 
 
 # ---------------------------------------------------------------- the optimizer, pure functions
@@ -262,13 +259,21 @@ def clpso_velocity(state: RLEPSOState, draws: StepDraws, pc):
 
 
 def fdr_velocity(state: RLEPSOState, draws: StepDraws):
-    """v_fdr = ρ' (pbest_{j*,d} - pbest_{i,d}), j* minimising the fitness-distance ratio per (i, d)."""
+    """v_fdr = ρ' (pbest_{j*,d} - pbest_{i,d}), j* minimising the fitness-distance ratio per (i, d).
+
+    j* is found by a loop over j keeping the running minimum (strict <: the first of equal minima, as
+    numpy's argmin): the same result as an argmin over the [NP, NP, D] ratios, which XLA's CPU
+    backend computes about 2x slower."""
     pos, fit = state.pbest_position, state.pbest_cost
-    distance = jnp.abs(pos[None, :, :] - pos[:, None, :])  # [i, j, d]
-    delta = fit[None, :] - fit[:, None]  # [i, j]
-    ratio = delta[:, :, None] / (distance + 1e-5)
-    j_star = jnp.argmin(ratio, axis=1)  # [i, d]
-    target = pos[j_star, jnp.arange(pos.shape[1])[None, :]]
+
+    def candidate(j, best):
+        ratio = (fit[j] - fit)[:, None] / (jnp.abs(pos[j][None, :] - pos) + 1e-5)  # [i, d]
+        better = ratio < best[0]
+        return jnp.where(better, ratio, best[0]), jnp.where(better, j, best[1])
+
+    start = (jnp.full(pos.shape, jnp.inf, pos.dtype), jnp.zeros(pos.shape, jnp.int32))
+    j_star = lax.fori_loop(0, pos.shape[0], candidate, start, unroll=10)[1]  # [i, d]
+    target = jnp.take_along_axis(pos, j_star, axis=0)
     return draws.fdr * (target - pos)
 
 
