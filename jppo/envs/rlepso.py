@@ -39,7 +39,8 @@ One generation (draws named as in `StepDraws`)::
 
 Then: the cost log appends c(gbest) when fes ≥ log_index · log_interval (log_interval =
 maxFEs // 50, at most one entry a generation); reward = +1 if c(gbest) fell this generation
-else -1 (MetaBox's; `RLEPSOEnv(reward="log")` offers the fall of the log cost instead, below); observation = [fes / maxFEs]; terminated when fes ≥ maxFEs (no cost threshold: MetaBox's
+else -1 (MetaBox's; `RLEPSOEnv(reward="log")` rewards the fall of the log cost instead, below);
+observation = [fes / maxFEs]; terminated when fes ≥ maxFEs (no cost threshold: MetaBox's
 ``is_end`` is the budget only). At the end the log is padded with c(gbest) to 51 entries, or its
 last entry overwritten with c(gbest) when it already has 51 or more. With re-initialisation fes
 can pass maxFEs by up to NP; without it an episode is exactly (maxFEs - NP) / NP generations.
@@ -72,9 +73,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 import numpy as np
 from flax import struct
+from jax import lax
 
 from jppo.envs.base import Box, Environment, default_float
 
