@@ -89,7 +89,7 @@ def cmd_eval(args) -> int:
     from jppo import host, train
     from jppo.checkpoint import Checkpointer
     from jppo.envs import rlepso
-    from jppo.fit import make_trainer
+    from jppo.fit import make_trainer, seed_batched
 
     ckpt = Checkpointer(args.ckpt)
     steps = ckpt.steps()
@@ -101,7 +101,8 @@ def cmd_eval(args) -> int:
     trainer = make_trainer(config)
     evaluate_policy = host.evaluate_policy if isinstance(trainer, host.HostTrainer) else train.evaluate_policy
     num_seeds = meta.get("num_seeds", 1)
-    template = jax.vmap(trainer.init)(jax.random.split(jax.random.key(0), num_seeds))
+    init, _ = seed_batched(trainer, num_seeds)
+    template = init(jax.random.split(jax.random.key(config.seed), num_seeds))  # the run's start, as jppo.fit seeds it
     state, _ = ckpt.restore(template)
     params = jax.tree.map(lambda x: x[0], state.params)  # a run over several seeds: the first
     update = int(np.asarray(state.update).reshape(-1)[0])
@@ -111,8 +112,7 @@ def cmd_eval(args) -> int:
         def policy_of(p):
             return lambda key, obs: trainer.policy.distribution(p, obs).sample(key)
 
-        first_key = jax.random.split(jax.random.key(config.seed), num_seeds)[0]  # as jppo.fit seeds run 0
-        untrained = trainer.init(first_key).params  # the trained policy's own starting point
+        untrained = jax.tree.map(lambda x: x[0], template.params)  # the trained policy's own starting point
         out = args.out or str(ckpt.directory / "report")
         text, _ = metabbo_report(config.env_id, policy_of, params, untrained, runs=args.runs, seed=args.seed,
                                  difficulty=args.difficulty, out_dir=out)
