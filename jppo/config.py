@@ -14,7 +14,7 @@ SHAPE_FIELDS = ("env_id", "algorithm", "num_envs", "num_steps", "num_epochs", "n
 
 ALGORITHMS = ("ppo", "nstep")
 ACTIVATIONS = ("tanh", "relu")
-ACTORS = ("auto", "bounded")
+ACTORS = ("auto", "bounded", "bounded-unclamped")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +29,9 @@ class TrainConfig:
     (MetaBox's loop: windows of `num_steps` steps, n-step targets, the whole window as one batch,
     episodes that end for the whole batch at once: `jppo.nstep.NStepTrainer`). `actor` 'auto' is a
     categorical actor for discrete actions and a Gaussian one with a learned log-std otherwise;
-    'bounded' is RLEPSO's actor for actions in [0, 1] (σ in [`min_sigma`, `max_sigma`]).
+    'bounded' is RLEPSO's actor for actions in [0, 1] (σ in [`min_sigma`, `max_sigma`]), which clamps
+    its samples to [0, 1] as MetaBox does; 'bounded-unclamped' keeps the raw sample as the action (an
+    exact log-density; the env must clip: `jppo.networks.BoundedGaussianActor` says why).
     `critic_hidden` empty means the same as `hidden`. `max_grad_norm` is a global norm for 'ppo'
     and a per-network one (MetaBox) for 'nstep'; inf means no clipping.
     """

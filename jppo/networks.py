@@ -99,20 +99,25 @@ class BoundedGaussianActor(nnx.Module):
 
         μ = (tanh(f_μ(s)) + 1) / 2,    σ = (tanh(f_σ(s)) + 1) / 2 · (σ_max - σ_min) + σ_min
 
-    and actions are N(μ, σ²) samples clamped to [0, 1] (`ClampedNormal`).
+    and actions are N(μ, σ²) samples clamped to [0, 1] (`ClampedNormal`), their log-density taken at
+    the clamped value, as MetaBox does. That density is biased: a clamped sample piles up at 0 and 1,
+    where ∂ log p/∂σ = (z² - 1)/σ is large, so the σ-score has a nonzero mean (about -0.7 per
+    dimension at μ = 0.5, σ = 0.35) and the policy gradient moves σ with the mean advantage.
+    `clamp=False` keeps the raw sample as the action (a `Normal`, exact log-density), for an
+    environment that clips its actions itself.
     """
 
     def __init__(self, obs_size: int, action_size: int, hidden=(64, 32), *, rngs: nnx.Rngs, activation=jax.nn.relu,
-                 min_sigma: float = 0.01, max_sigma: float = 0.7):
+                 min_sigma: float = 0.01, max_sigma: float = 0.7, clamp: bool = True):
         sizes = [obs_size, *hidden, action_size]
         self.mean = MLP(sizes, out_gain=0.01, rngs=rngs, activation=activation)
         self.spread = MLP(sizes, out_gain=0.01, rngs=rngs, activation=activation)
-        self.min_sigma, self.max_sigma = min_sigma, max_sigma
+        self.min_sigma, self.max_sigma, self.clamp = min_sigma, max_sigma, clamp
 
-    def __call__(self, obs) -> ClampedNormal:
+    def __call__(self, obs) -> Normal:
         loc = (jnp.tanh(self.mean(obs)) + 1.0) / 2.0
         scale = (jnp.tanh(self.spread(obs)) + 1.0) / 2.0 * (self.max_sigma - self.min_sigma) + self.min_sigma
-        return ClampedNormal(loc, scale, 0.0, 1.0)
+        return ClampedNormal(loc, scale, 0.0, 1.0) if self.clamp else Normal(loc, scale)
 
 
 class CategoricalActor(nnx.Module):

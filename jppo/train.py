@@ -89,11 +89,12 @@ def make_networks(env: envs.Environment, config: TrainConfig, key) -> tuple[nnx.
     actor_rngs, critic_rngs = (nnx.Rngs(k) for k in jax.random.split(key))
     activation = {"tanh": jnp.tanh, "relu": jax.nn.relu}[config.activation]
     space = env.action_space
-    if config.actor == "bounded":
+    if config.actor.startswith("bounded"):
         if not isinstance(space, envs.Box) or np.any(np.asarray(space.low) != 0) or np.any(np.asarray(space.high) != 1):
-            raise ValueError(f"actor='bounded' needs a Box action space on [0, 1], {config.env_id} has {space}")
+            raise ValueError(f"actor={config.actor!r} needs a Box action space on [0, 1], {config.env_id} has {space}")
         actor = BoundedGaussianActor(obs_size, space.shape[0], config.hidden, rngs=actor_rngs, activation=activation,
-                                     min_sigma=config.min_sigma, max_sigma=config.max_sigma)
+                                     min_sigma=config.min_sigma, max_sigma=config.max_sigma,
+                                     clamp=config.actor == "bounded")
     elif isinstance(space, envs.Discrete):
         actor = CategoricalActor(obs_size, space.n, config.hidden, rngs=actor_rngs, activation=activation)
     else:

@@ -1,13 +1,17 @@
-"""Network construction: the orthogonal initializer, and no LAPACK call in vmapped initialisation."""
+"""Network construction: the orthogonal initializer, no LAPACK call in vmapped initialisation, the
+bounded actors."""
+
+import dataclasses
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
 from jppo import envs
 from jppo.config import TrainConfig
-from jppo.networks import orthogonal
+from jppo.networks import BoundedGaussianActor, orthogonal
 from jppo.policy import ActorCritic
 from jppo.train import make_networks
 
@@ -49,3 +53,32 @@ def test_different_keys_give_different_networks():
     a = ActorCritic.split(*make_networks(env, TrainConfig(), jax.random.key(0)))[1]
     b = ActorCritic.split(*make_networks(env, TrainConfig(), jax.random.key(1)))[1]
     assert not np.allclose(a["actor"]["logits"]["layers"][0]["kernel"][...], b["actor"]["logits"]["layers"][0]["kernel"][...])
+
+
+def _sigma_score_mean(dist, key, n=200_000):
+    """E[∂ log p(a) / ∂σ] over the actions `dist` samples, for one action dimension."""
+    actions = jax.vmap(dist.sample)(jax.random.split(key, n))
+    score = jax.vmap(jax.grad(lambda scale, a: dataclasses.replace(dist, scale=scale).log_prob(a)),
+                     in_axes=(None, 0))(dist.scale, actions)
+    return float(score.mean())
+
+
+def test_bounded_actor_clamped_log_density_biases_sigma_and_unclamped_does_not():
+    """MetaBox's clamped actions give the σ-score a negative mean (so the policy gradient moves σ with
+    the mean advantage); the unclamped actor's raw samples have the exact density, score mean 0."""
+    obs = jnp.zeros((1,))
+    clamped = BoundedGaussianActor(1, 1, (8,), rngs=nnx.Rngs(0), max_sigma=0.7)(obs)
+    unclamped = BoundedGaussianActor(1, 1, (8,), rngs=nnx.Rngs(0), max_sigma=0.7, clamp=False)(obs)
+    np.testing.assert_allclose(clamped.loc, 0.5, atol=0.01)  # the head's small init: μ ≈ 0.5, σ ≈ 0.355
+    key = jax.random.key(1)
+    assert _sigma_score_mean(clamped, key) < -0.5
+    assert abs(_sigma_score_mean(unclamped, key)) < 0.04  # score (z² - 1)/σ: standard error √2/σ/√n ≈ 0.009
+    raw = jax.vmap(unclamped.sample)(jax.random.split(key, 10_000))
+    assert float(raw.min()) < 0.0 and float(raw.max()) > 1.0  # the env, not the actor, clips
+
+
+def test_bounded_actors_need_a_unit_box():
+    env, _ = envs.make("Pendulum-v1")
+    for actor in ("bounded", "bounded-unclamped"):
+        with pytest.raises(ValueError, match=f"actor='{actor}' needs a Box action space on \\[0, 1\\]"):
+            make_networks(env, TrainConfig(env_id="Pendulum-v1", actor=actor), jax.random.key(0))
