@@ -95,7 +95,9 @@ def plot_histories(results: list[MethodResult], problem_names: list[str], max_fe
 
 def metabbo_report(env_id: str, policy_of: Callable, trained_params, untrained_params, *, runs: int = 10, seed: int = 0,
                    difficulty: str = "easy", out_dir: str | Path = "report") -> tuple[str, list[MethodResult]]:
-    """Write `report.md` and `cost_curves.png` in `out_dir` for a registered RLEPSO id's test split.
+    """Write `report.md`, `cost_curves.png` and `final_costs.npz` (each method's final costs
+    [problems, runs], keyed by name with `_` for spaces, and `problems`) in `out_dir` for a
+    registered RLEPSO id's test split. Run r of every method starts from the same swarm (one key).
 
     `policy_of(params) -> policy(key, obs) -> action`. Returns `(markdown, results)`."""
     env, params, fids = rlepso.suite(env_id, "test", difficulty)
@@ -110,4 +112,5 @@ def metabbo_report(env_id: str, policy_of: Callable, trained_params, untrained_p
     text = markdown_table(results, names, title)
     (out / "report.md").write_text(text + "\n![cost curves](cost_curves.png)\n")
     plot_histories(results, names, params.max_fes, out / "cost_curves.png")
+    np.savez(out / "final_costs.npz", problems=np.array(names), **{r.name.replace(" ", "_"): r.final_cost for r in results})
     return text, results
