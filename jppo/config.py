@@ -141,7 +141,8 @@ _RLEPSO = dict(algorithm="nstep", num_envs=16, num_steps=10, num_epochs=3, num_m
                normalize_advantages=False, value_clip=True, hidden=(64, 32), critic_hidden=(16, 8), activation="relu",
                actor="bounded", total_steps=16 * 10 * 20 * 100)  # 100 episodes of 20 windows
 PRESETS: dict[str, dict] = {"rlepso-bbob10d": _RLEPSO, "rlepso-bbob30d": {**_RLEPSO, "total_steps": 16 * 10 * 50 * 100}}
-PRESETS.update({f"{env_id}-log": preset for env_id, preset in PRESETS.items()})  # the log-cost reward, same settings
+PRESETS.update({f"{env_id}{suffix}": preset for env_id, preset in PRESETS.items()
+                for suffix in ("-log", "-rel")})  # the other rewards, same settings
 
 
 def read_file(path: str | Path) -> dict:

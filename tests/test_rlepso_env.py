@@ -354,6 +354,26 @@ def test_log_reward_is_the_fall_of_the_log_cost():
         RLEPSOEnv(reward="cost")
 
 
+def test_relative_reward_is_the_fall_over_the_initial_cost():
+    """`reward="relative"`: the same swarm, rewards (c*_{t-1} - c*_t) / c*_0, so an episode's return is
+    1 - c*_T / c*_0."""
+    with jax.enable_x64(True):
+        params = RLEPSOParams(problem=make_stand_in(3, 5), max_fes=3000)
+        key = jax.random.PRNGKey(4)
+        runs = {}
+        for reward in ("sign", "relative"):
+            env = RLEPSOEnv(evaluate_fn=stand_in_evaluate, reward=reward)
+            runs[reward] = jax.jit(lambda k, env=env: rollout(env, params, k, _random_policy(0.5)))(key)
+        (_, sign), (state, rel) = runs["sign"], runs["relative"]
+        np.testing.assert_array_equal(rel["cost"], sign["cost"])
+        costs = np.concatenate([cost_history(state)[:1], np.asarray(rel["cost"])])
+        np.testing.assert_allclose(rel["reward"], -np.diff(costs) / costs[0], rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(rel["reward"].sum(), 1 - costs[-1] / costs[0], rtol=1e-12)
+        assert (np.asarray(rel["reward"]) >= 0).all() and 0 < rel["reward"].sum() < 1
+    np.testing.assert_allclose(rlepso.relative_improvement(jnp.array([4.0, 1e-9]), jnp.array([1.0, 0.0]),
+                                                           jnp.array([8.0, 0.0])), [0.375, 0.1], rtol=1e-6)
+
+
 def test_float32_by_default_and_rollout_helper():
     env, params = env_and_params(make_stand_in(3, 4), max_fes=3000)
     state, traj = jax.jit(lambda k: rollout(env, params, k, _random_policy(0.5)))(jax.random.PRNGKey(0))
@@ -380,17 +400,19 @@ def test_suite_reset_draws_one_problem_per_episode():
 
 
 def test_registered_suites_and_presets():
-    """`rlepso-bbob<D>d` is MetaBox's setting (±1 reward); the `-log` ids differ only in the reward."""
+    """`rlepso-bbob<D>d` is MetaBox's setting (±1 reward); the `-log` and `-rel` ids differ only in the reward."""
     from jppo import envs
     from jppo.config import preset
 
     for base in ("rlepso-bbob10d", "rlepso-bbob30d"):
         env, params = envs.make(base)
-        log_env, log_params = envs.make(base + "-log")
-        assert (env.reward, log_env.reward) == ("sign", "log")
-        assert params.max_fes == log_params.max_fes == {"rlepso-bbob10d": 20000, "rlepso-bbob30d": 50000}[base]
-        np.testing.assert_array_equal(params.problem.shift, log_params.problem.shift)
-        assert dataclasses.replace(preset(base + "-log"), env_id=base) == preset(base)
+        assert env.reward == "sign"
+        for suffix, reward in (("-log", "log"), ("-rel", "relative")):
+            other_env, other_params = envs.make(base + suffix)
+            assert other_env.reward == reward
+            assert params.max_fes == other_params.max_fes == {"rlepso-bbob10d": 20000, "rlepso-bbob30d": 50000}[base]
+            np.testing.assert_array_equal(params.problem.shift, other_params.problem.shift)
+            assert dataclasses.replace(preset(base + suffix), env_id=base) == preset(base)
 
 
 def test_group_coefficients_follow_metabox_slices():

@@ -12,8 +12,7 @@ from jppo.envs.classic import CartPole, Pendulum
 from jppo.envs.wrappers import AutoReset, EpisodeStats
 
 _REGISTRY: dict[str, Callable[[], tuple[Environment, object]]] = {}
-_LAZY = {env_id: "jppo.envs.rlepso" for env_id in ("rlepso-bbob10d", "rlepso-bbob30d", "rlepso-bbob10d-log",
-                                                   "rlepso-bbob30d-log")}
+_LAZY = {f"rlepso-bbob{dim}d{suffix}": "jppo.envs.rlepso" for dim in (10, 30) for suffix in ("", "-log", "-rel")}
 
 
 def register(env_id: str, factory: Callable[[], tuple[Environment, object]]) -> None:

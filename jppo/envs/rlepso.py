@@ -39,7 +39,7 @@ One generation (draws named as in `StepDraws`)::
 
 Then: the cost log appends c(gbest) when fes ≥ log_index · log_interval (log_interval =
 maxFEs // 50, at most one entry a generation); reward = +1 if c(gbest) fell this generation
-else -1 (MetaBox's; `RLEPSOEnv(reward="log")` rewards the fall of the log cost instead, below);
+else -1 (MetaBox's; `RLEPSOEnv(reward="log" | "relative")` reward the size of the fall, below);
 observation = [fes / maxFEs]; terminated when fes ≥ maxFEs (no cost threshold: MetaBox's
 ``is_end`` is the budget only). At the end the log is padded with c(gbest) to 51 entries, or its
 last entry overwritten with c(gbest) when it already has 51 or more. With re-initialisation fes
@@ -53,7 +53,14 @@ best cost in decades, floored at ε = 1e-8 (where MetaBox's log-scale plots stop
     r_t = log10(max(c*_{t-1}, ε)) - log10(max(c*_t, ε)),     c*_t = c(gbest) after generation t
 
 so an episode's undiscounted return is log10(max(c*_0, ε) / max(c*_T, ε)): the initial swarm
-does not depend on the policy, so maximising the return minimises the final log cost.
+does not depend on the policy, so maximising the return minimises the final log cost. It counts a
+decade on an easy problem the same as on a hard one, so unimodal problems, which fall by many
+decades, dominate it. ``"relative"`` rewards the fall of the best cost as a fraction of the initial
+one (the reward of several MetaBox agents, GLEET's for one)::
+
+    r_t = (c*_{t-1} - c*_t) / max(c*_0, ε),    return = 1 - c*_T / max(c*_0, ε)  ∈ [0, 1]
+
+where every problem that converges returns nearly 1, so the hard problems carry the signal.
 
 Actions outside [0, 1] are clipped (MetaBox's actor clamps its samples to [0, 1] before the
 optimizer sees them); `check_action` rejects them, and NaN, at the Python boundary for callers
@@ -393,6 +400,11 @@ def log_improvement(previous_cost, cost, floor: float = 1e-8):
     return jnp.log10(jnp.maximum(previous_cost, floor)) - jnp.log10(jnp.maximum(cost, floor))
 
 
+def relative_improvement(previous_cost, cost, initial_cost, floor: float = 1e-8):
+    """(previous_cost - cost) / max(initial_cost, floor): the `"relative"` reward."""
+    return (previous_cost - cost) / jnp.maximum(initial_cost, floor)
+
+
 def cost_history(state: RLEPSOState) -> np.ndarray:
     """MetaBox's ``optimizer.cost``: the logged costs, [log_len] for one state, [..., log_len] for a
     batch (which must agree on the length; 51 entries for every finished default episode)."""
@@ -424,12 +436,13 @@ class RLEPSOEnv(Environment):
 
     `evaluate_fn(problem, x[..., D]) -> f(x)[...]` defaults to `jppo.envs.bbob.evaluate(..., bias=False)`;
     `optimum_fn(problem) -> f*` defaults to f(problem.shift), as MetaBox's ``problem.optimum``.
-    Observation [fes / maxFEs]; reward `"sign"` (±1, MetaBox's) or `"log"` (the fall of log10 c(gbest));
+    Observation [fes / maxFEs]; reward `"sign"` (±1, MetaBox's), `"log"` (the fall of log10 c(gbest))
+    or `"relative"` (the fall of c(gbest) over its initial value);
     info: `cost` (best cost so far, c(gbest)) and `fes`.
     """
 
     observation_shape = (1,)
-    REWARDS = ("sign", "log")
+    REWARDS = ("sign", "log", "relative")
 
     def __init__(self, evaluate_fn: Callable | None = None, optimum_fn: Callable | None = None,
                  n_groups: int = 5, group_stride: int | None = None, reward: str = "sign"):
@@ -477,8 +490,12 @@ class RLEPSOEnv(Environment):
         self._check_action_shape(action)
         new_state, sign, terminated = pso_step(state, action, draws, self.evaluate_fn, params, self.n_groups,
                                                self.group_stride)
-        reward = sign if self.reward == "sign" else log_improvement(state.gbest_cost, new_state.gbest_cost)
-        return new_state, reward, terminated
+        if self.reward == "log":
+            return new_state, log_improvement(state.gbest_cost, new_state.gbest_cost), terminated
+        if self.reward == "relative":
+            initial = state.cost_log[0]  # c(gbest) of the initial swarm
+            return new_state, relative_improvement(state.gbest_cost, new_state.gbest_cost, initial), terminated
+        return new_state, sign, terminated
 
     def reset(self, key, params: RLEPSOParams):
         check_params(params, self.n_groups)
@@ -536,10 +553,11 @@ class PlainPSO(RLEPSOEnv):
         return swarm_step(state, fixed, draws, self.evaluate_fn, params)
 
 
-# MetaBox's suites and budgets: bbob-10D with 20000 evaluations, bbob-30D with 50000; the `-log` ids
-# train on the log-cost reward instead of MetaBox's ±1 (see the module docstring).
-SUITES = {"rlepso-bbob10d": (10, 20000, "sign"), "rlepso-bbob30d": (30, 50000, "sign"),
-          "rlepso-bbob10d-log": (10, 20000, "log"), "rlepso-bbob30d-log": (30, 50000, "log")}
+# MetaBox's suites and budgets: bbob-10D with 20000 evaluations, bbob-30D with 50000; the `-log` and
+# `-rel` ids train on the "log" and "relative" rewards instead of MetaBox's ±1 (see the module docstring).
+SUITES = {f"rlepso-bbob{dim}d{suffix}": (dim, max_fes, reward)
+          for dim, max_fes in ((10, 20000), (30, 50000))
+          for suffix, reward in (("", "sign"), ("-log", "log"), ("-rel", "relative"))}
 
 
 def suite(env_id: str, split: str = "train", difficulty: str = "easy"):
