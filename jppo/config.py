@@ -32,7 +32,10 @@ class TrainConfig:
     'bounded' is RLEPSO's actor for actions in [0, 1] (σ in [`min_sigma`, `max_sigma`]), which clamps
     its samples to [0, 1] as MetaBox does; 'bounded-unclamped' keeps the raw sample as the action (an
     exact log-density; the env must clip: `jppo.networks.BoundedGaussianActor` says why).
-    `critic_hidden` empty means the same as `hidden`. `max_grad_norm` is a global norm for 'ppo'
+    `bootstrap_terminal` ('nstep' only) bootstraps every env's window target from the critic's value
+    of the state after the window even when its episode terminated there, as MetaBox does; the default
+    False gives a terminated env the rewards alone (with γ near 1 MetaBox's way lets the critic feed
+    on its own value at the end of the budget and drift). `critic_hidden` empty means the same as `hidden`. `max_grad_norm` is a global norm for 'ppo'
     and a per-network one (MetaBox) for 'nstep'; inf means no clipping.
     """
 
@@ -59,6 +62,7 @@ class TrainConfig:
     min_sigma: float = 0.01
     max_sigma: float = 0.7
     algorithm: str = "ppo"
+    bootstrap_terminal: bool = False
     optimizer: str = "Adam"
     seed: int = 0
 

@@ -8,7 +8,9 @@ MetaBox trains a batch of environments (one optimizer on each problem of a batch
    and the next window starts by resetting every environment.
 2. **K epochs** over the window as one batch (`window_epoch`), each:
 
-       B   = V(s_after)                               (no gradient; recomputed every epoch)
+       B   = V(s_after)                               (no gradient; recomputed every epoch;
+                                                       0 for an env whose episode terminated,
+                                                       unless `bootstrap_terminal`: MetaBox's way)
        G_t = r_t + γ G_{t+1},  G_{T-1} = r_{T-1} + γ B   (padding passes G through)
        A_t = G_t - V(s_t)                             (no gradient, not normalised by default)
        L   = ppo_loss(...)  with value clipping around the rollout's values
@@ -44,11 +46,13 @@ WINDOW_KEYS = ("obs", "actions", "logp", "values", "rewards", "valid")
 
 
 def window_epoch(evaluate: Evaluate, value: Callable, optimizer: optax.GradientTransformation, params, opt_state,
-                 window: dict, next_obs, hparams: Hyperparams, *, gamma, loss: LossConfig):
+                 window: dict, next_obs, hparams: Hyperparams, *, gamma, loss: LossConfig, terminal=None):
     """One MetaBox epoch over a window: returns `(params, opt_state, aux)`.
 
     `window` holds time-major arrays `[T, n, ...]` (see `WINDOW_KEYS`; `logp` and `values` are the
     rollout's, `valid` marks real steps); `next_obs` `[n, ...]` is the state after the window.
+    `terminal` (optional bool `[n]`) marks envs whose episode terminated in the window: their
+    bootstrap is 0. Without it every env bootstraps from `V(next_obs)`, as MetaBox does.
     `aux` has the loss metrics, the targets, values, log-probs and entropies (flat, `[T·n]`) and the
     per-network gradient norms before and after clipping.
     """
@@ -58,6 +62,8 @@ def window_epoch(evaluate: Evaluate, value: Callable, optimizer: optax.GradientT
     def loss_fn(params):
         logp, entropy, values = evaluate(params, flat(window["obs"]), flat(window["actions"]))
         bootstrap = lax.stop_gradient(value(params, next_obs))
+        if terminal is not None:
+            bootstrap = jnp.where(terminal, 0.0, bootstrap)
         returns = nstep_returns(window["rewards"], bootstrap, gamma, window["valid"]).reshape(-1)
         advantages = returns - lax.stop_gradient(values)
         total, metrics = ppo_loss(logp, flat(window["logp"]), advantages, values, flat(window["values"]), returns,
@@ -158,7 +164,8 @@ class NStepTrainer(UpdateLoop):
             finished = valid & jnp.any(terminated | truncated)
             episode_return = state.episode_return + reward
             transition = dict(obs=state.obs, actions=action, logp=logp, values=value, rewards=reward,
-                              valid=jnp.broadcast_to(valid, reward.shape), finished=finished,
+                              valid=jnp.broadcast_to(valid, reward.shape), terminated=valid & terminated,
+                              finished=finished,
                               episode_return=episode_return, episode_length=state.episode_length + 1,
                               info={k: v for k, v in info.items() if jnp.shape(v) == reward.shape})
             state = state.replace(key=key, obs=keep(obs, state.obs), env_state=jax.tree.map(keep, env_state, state.env_state),
@@ -175,11 +182,15 @@ class NStepTrainer(UpdateLoop):
         state, window = self._rollout(state)
         hp = Hyperparams(clip_eps=state.sweep.clip_eps, ent_coef=state.sweep.ent_coef, max_grad_norm=c.max_grad_norm)
         opt_state = set_learning_rates(state.opt_state, {"actor": lr, "critic": lr})
+        # An env that terminated has no future: its target is the rewards alone. The batch's other envs
+        # were cut off by it (a truncation) and bootstrap from where they stopped.
+        terminal = None if c.bootstrap_terminal else window["terminated"].any(axis=0)
 
         def epoch(carry, _):
             params, opt_state = carry
             params, opt_state, aux = window_epoch(self.policy.evaluate, self.policy.value, self.optimizer, params,
-                                                  opt_state, window, state.obs, hp, gamma=c.gamma, loss=self.loss)
+                                                  opt_state, window, state.obs, hp, gamma=c.gamma, loss=self.loss,
+                                                  terminal=terminal)
             return (params, opt_state), aux["metrics"]
 
         (params, opt_state), losses = lax.scan(epoch, (state.params, opt_state), None, c.num_epochs)

@@ -90,6 +90,34 @@ def test_padded_window_updates_like_the_shorter_window():
                                    rtol=1e-12)
 
 
+def test_terminated_envs_target_the_rewards_alone_and_the_others_bootstrap():
+    """G_t = Σ_k γ^k r_{t+k} for an env whose episode terminated in the window (B = 0); the rest
+    bootstrap from V(s_after); without `terminal` every env bootstraps (MetaBox)."""
+    with jax.enable_x64(True):
+        env = TargetEnv()
+        actor, critic = make_networks(env, CONFIG, jax.random.key(0))
+        policy, params = ActorCritic.split(actor, critic)
+        optimizer = make_optimizer("Adam", {"actor": 1e-3, "critic": 1e-3})
+        rng = np.random.default_rng(1)
+        T, n, gamma = 5, 4, 0.9
+        window = {"obs": rng.random((T, n, 1)), "actions": rng.random((T, n, 3)), "logp": rng.normal(size=(T, n)),
+                  "values": rng.normal(size=(T, n)), "rewards": rng.normal(size=(T, n)), "valid": np.ones((T, n), bool)}
+        window = {k: jnp.asarray(v) for k, v in window.items()}
+        next_obs = jnp.asarray(rng.random((n, 1)))
+        terminal = jnp.asarray([True, False, True, False])
+        hp = Hyperparams(clip_eps=0.1, ent_coef=0.0, max_grad_norm=np.inf)
+        epoch = lambda term: window_epoch(policy.evaluate, policy.value, optimizer, params, optimizer.init(params),  # noqa: E731
+                                          window, next_obs, hp, gamma=gamma, loss=METABOX, terminal=term)
+        discounts = gamma ** np.arange(T)
+        rewards, v_after = np.asarray(window["rewards"]), np.asarray(policy.value(params, next_obs))
+        expected = np.stack([(discounts[: T - t, None] * rewards[t:]).sum(0) for t in range(T)])
+        expected_boot = expected + (gamma ** (T - np.arange(T)))[:, None] * v_after
+        got = np.asarray(epoch(terminal)[2]["returns"]).reshape(T, n)
+        np.testing.assert_allclose(got[:, [0, 2]], expected[:, [0, 2]], rtol=1e-12)
+        np.testing.assert_allclose(got[:, [1, 3]], expected_boot[:, [1, 3]], rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(epoch(None)[2]["returns"]).reshape(T, n), expected_boot, rtol=1e-12)
+
+
 def test_batch_episode_ends_with_its_first_env_and_restarts():
     """MetaBox's ParallelEnv ends the batch's episode when any env ends: with episodes of 5, 7, 9, 11
     steps every batch episode lasts 5 steps; the rest of the window is padding, then all reset."""
@@ -102,6 +130,9 @@ def test_batch_episode_ends_with_its_first_env_and_restarts():
     np.testing.assert_array_equal(np.asarray(window["rewards"])[5:], 0.0)
     assert bool(state.ended) and int(state.episode_length) == 5
     np.testing.assert_array_equal(np.asarray(state.env_state), 5)  # frozen after the end
+    terminated = np.asarray(window["terminated"])  # only env 0 terminated; the others were cut off
+    np.testing.assert_array_equal(terminated.any(axis=0), [True, False, False, False])
+    assert terminated[4, 0] and terminated.sum() == 1
     _, metrics = jax.jit(trainer.train)(jax.random.key(1))
     np.testing.assert_array_equal(np.asarray(metrics["episodic_length"]), 5.0)  # one batch episode per window
     np.testing.assert_array_equal(np.asarray(metrics["final_t"]), 5.0)
