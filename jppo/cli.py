@@ -115,7 +115,7 @@ def cmd_eval(args) -> int:
         untrained = jax.tree.map(lambda x: x[0], template.params)  # the trained policy's own starting point
         out = args.out or str(ckpt.directory / "report")
         text, _ = metabbo_report(config.env_id, policy_of, params, untrained, runs=args.runs, seed=args.seed,
-                                 difficulty=args.difficulty, out_dir=out)
+                                 difficulty=args.difficulty, split=args.split, out_dir=out)
         print(f"checkpoint at update {update}\n{text}\nwritten to {out}/report.md and {out}/cost_curves.png")
         return 0
     returns = np.asarray(evaluate_policy(trainer, params, jax.random.key(args.seed), args.episodes,
@@ -153,7 +153,8 @@ def main(argv=None) -> int:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--stochastic", action="store_true", help="sample actions instead of the mode")
     ev.add_argument("--runs", type=int, default=10, help="MetaBBO envs: runs per test problem")
-    ev.add_argument("--difficulty", default="easy", choices=["easy", "difficult", "all"], help="MetaBBO envs: split")
+    ev.add_argument("--difficulty", default="easy", choices=["easy", "difficult", "all"], help="MetaBBO envs: difficulty of the split")
+    ev.add_argument("--split", default="test", choices=["test", "train"], help="MetaBBO envs: problems to evaluate on")
     ev.add_argument("--out", help="MetaBBO envs: report directory (default CKPT/report)")
     ev.set_defaults(func=cmd_eval)
 

@@ -94,13 +94,13 @@ def plot_histories(results: list[MethodResult], problem_names: list[str], max_fe
 
 
 def metabbo_report(env_id: str, policy_of: Callable, trained_params, untrained_params, *, runs: int = 10, seed: int = 0,
-                   difficulty: str = "easy", out_dir: str | Path = "report") -> tuple[str, list[MethodResult]]:
+                   difficulty: str = "easy", split: str = "test", out_dir: str | Path = "report") -> tuple[str, list[MethodResult]]:
     """Write `report.md`, `cost_curves.png` and `final_costs.npz` (each method's final costs
     [problems, runs], keyed by name with `_` for spaces, and `problems`) in `out_dir` for a
-    registered RLEPSO id's test split. Run r of every method starts from the same swarm (one key).
+    registered RLEPSO id's `split` ('test', or 'train' to see what was learned in sample). Run r of every method starts from the same swarm (one key).
 
     `policy_of(params) -> policy(key, obs) -> action`. Returns `(markdown, results)`."""
-    env, params, fids = rlepso.suite(env_id, "test", difficulty)
+    env, params, fids = rlepso.suite(env_id, split, difficulty)
     names = [f"F{fid}" for fid in fids]
     key = jax.random.key(seed)
     methods = [("trained", env, policy_of(trained_params)), ("untrained", env, policy_of(untrained_params)),
@@ -108,7 +108,7 @@ def metabbo_report(env_id: str, policy_of: Callable, trained_params, untrained_p
     results = [MethodResult(name, *run_method(m_env, params, policy, key, runs)) for name, m_env, policy in methods]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    title = f"{env_id}: test split ({difficulty}), {runs} runs per problem"
+    title = f"{env_id}: {split} split ({difficulty}), {runs} runs per problem"
     text = markdown_table(results, names, title)
     (out / "report.md").write_text(text + "\n![cost curves](cost_curves.png)\n")
     plot_histories(results, names, params.max_fes, out / "cost_curves.png")

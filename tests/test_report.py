@@ -46,3 +46,18 @@ def test_table_and_plot(tmp_path):
     assert "| F1 |" in text and "| **average rank** | **1.00** | **2.00** |" in text
     report.plot_histories(results, ["F1", "F3"], 2000, tmp_path / "c.png")
     assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_metabbo_report_writes_the_files_with_paired_runs(tmp_path):
+    """End to end on the bbob-10D test split: the files, the npz layout, and pairing (the same
+    policy as 'trained' and 'untrained' gives the same final costs run by run)."""
+    def policy_of(value):
+        return lambda key, obs: jnp.clip(value + 0.2 * jax.random.normal(key, (35,), obs.dtype), 0.0, 1.0)
+
+    text, results = report.metabbo_report("rlepso-bbob10d", policy_of, 0.5, 0.5, runs=2, out_dir=tmp_path)
+    assert "rlepso-bbob10d: test split (easy), 2 runs per problem" in text and "| F21 |" in text
+    saved = np.load(tmp_path / "final_costs.npz")
+    assert list(saved["problems"]) == ["F1", "F2", "F3", "F5", "F15", "F16", "F17", "F21"]
+    assert saved["trained"].shape == saved["plain_PSO"].shape == (8, 2)
+    np.testing.assert_array_equal(saved["trained"], saved["untrained"])
+    assert (tmp_path / "cost_curves.png").stat().st_size > 1000 and (tmp_path / "report.md").exists()
