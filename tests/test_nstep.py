@@ -60,20 +60,22 @@ CONFIG = TrainConfig(env_id="target", algorithm="nstep", num_envs=4, num_steps=8
                      critic_hidden=(16,), activation="relu", actor="bounded", ent_coef=0.0)
 
 
+def random_window(T, n, seed, valid):
+    """(policy, params, Adam at lr 1e-2, a window of random numbers [T, n, ...] with `valid`) for TargetEnv."""
+    actor, critic = make_networks(TargetEnv(), CONFIG, jax.random.key(0))
+    policy, params = ActorCritic.split(actor, critic)
+    rng = np.random.default_rng(seed)
+    window = {"obs": rng.random((T, n, 1)), "actions": rng.random((T, n, 3)), "logp": rng.normal(size=(T, n)),
+              "values": rng.normal(size=(T, n)), "rewards": rng.normal(size=(T, n)), "valid": valid}
+    return policy, params, make_optimizer("Adam", {"actor": 1e-2, "critic": 1e-2}), window, rng.random((n, 1))
+
+
 def test_padded_window_updates_like_the_shorter_window():
     """A window whose last steps are padding (valid = 0, any rewards there) gives the same parameters
     as MetaBox's shorter window: targets pass through the padding and means skip it."""
     with jax.enable_x64(True):
-        env = TargetEnv()
-        actor, critic = make_networks(env, CONFIG, jax.random.key(0))
-        policy, params = ActorCritic.split(actor, critic)
-        optimizer = make_optimizer("Adam", {"actor": 1e-2, "critic": 1e-2})
-        rng = np.random.default_rng(0)
         T, pad, n = 6, 3, 4
-        window = {"obs": rng.random((T, n, 1)), "actions": rng.random((T, n, 3)), "logp": rng.normal(size=(T, n)),
-                  "values": rng.normal(size=(T, n)), "rewards": rng.normal(size=(T, n)),
-                  "valid": np.arange(T)[:, None].repeat(n, 1) < T - pad}
-        next_obs = rng.random((n, 1))
+        policy, params, optimizer, window, next_obs = random_window(T, n, 0, np.arange(T)[:, None].repeat(n, 1) < T - pad)
         hp = Hyperparams(clip_eps=0.1, ent_coef=0.0, max_grad_norm=np.inf)
         short = {k: jnp.asarray(v[: T - pad]) for k, v in window.items()}
         padded = {k: jnp.asarray(v) for k, v in window.items()}
@@ -94,16 +96,9 @@ def test_terminated_envs_target_the_rewards_alone_and_the_others_bootstrap():
     """G_t = Σ_k γ^k r_{t+k} for an env whose episode terminated in the window (B = 0); the rest
     bootstrap from V(s_after); without `terminal` every env bootstraps (MetaBox)."""
     with jax.enable_x64(True):
-        env = TargetEnv()
-        actor, critic = make_networks(env, CONFIG, jax.random.key(0))
-        policy, params = ActorCritic.split(actor, critic)
-        optimizer = make_optimizer("Adam", {"actor": 1e-3, "critic": 1e-3})
-        rng = np.random.default_rng(1)
         T, n, gamma = 5, 4, 0.9
-        window = {"obs": rng.random((T, n, 1)), "actions": rng.random((T, n, 3)), "logp": rng.normal(size=(T, n)),
-                  "values": rng.normal(size=(T, n)), "rewards": rng.normal(size=(T, n)), "valid": np.ones((T, n), bool)}
-        window = {k: jnp.asarray(v) for k, v in window.items()}
-        next_obs = jnp.asarray(rng.random((n, 1)))
+        policy, params, optimizer, window, next_obs = random_window(T, n, 1, np.ones((T, n), bool))
+        window, next_obs = {k: jnp.asarray(v) for k, v in window.items()}, jnp.asarray(next_obs)
         terminal = jnp.asarray([True, False, True, False])
         hp = Hyperparams(clip_eps=0.1, ent_coef=0.0, max_grad_norm=np.inf)
         epoch = lambda term: window_epoch(policy.evaluate, policy.value, optimizer, params, optimizer.init(params),  # noqa: E731

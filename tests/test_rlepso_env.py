@@ -331,17 +331,21 @@ def test_vmapped_batch_equals_single_runs():
             assert int(state.fes[i]) == int(s1.fes)
 
 
+def _rollouts_with_rewards(params, key, rewards):
+    """{reward: (final state, trajectory)} of one random policy from one key under each reward."""
+    runs = {}
+    for reward in rewards:
+        env = RLEPSOEnv(evaluate_fn=stand_in_evaluate, reward=reward)
+        runs[reward] = jax.jit(lambda k, env=env: rollout(env, params, k, _random_policy(0.5)))(key)
+    return runs
+
+
 def test_log_reward_is_the_fall_of_the_log_cost():
     """`reward="log"`: the same swarm (same draws, same steps), rewards log10 c*_{t-1} - log10 c*_t with costs
     floored at 1e-8, so an episode's return is log10 of initial over final best cost."""
     with jax.enable_x64(True):
-        problem = make_stand_in(1, 5)
-        params = RLEPSOParams(problem=problem, max_fes=3000)
-        key = jax.random.PRNGKey(3)
-        runs = {}
-        for reward in ("sign", "log"):
-            env = RLEPSOEnv(evaluate_fn=stand_in_evaluate, reward=reward)
-            runs[reward] = jax.jit(lambda k, env=env: rollout(env, params, k, _random_policy(0.5)))(key)
+        params = RLEPSOParams(problem=make_stand_in(1, 5), max_fes=3000)
+        runs = _rollouts_with_rewards(params, jax.random.PRNGKey(3), ("sign", "log"))
         (sign_state, sign), (state, log) = runs["sign"], runs["log"]
         np.testing.assert_array_equal(log["cost"], sign["cost"])
         floored = np.log10(np.maximum(np.concatenate([cost_history(state)[:1], np.asarray(log["cost"])]), 1e-8))
@@ -359,11 +363,7 @@ def test_relative_reward_is_the_fall_over_the_initial_cost():
     1 - c*_T / c*_0."""
     with jax.enable_x64(True):
         params = RLEPSOParams(problem=make_stand_in(3, 5), max_fes=3000)
-        key = jax.random.PRNGKey(4)
-        runs = {}
-        for reward in ("sign", "relative"):
-            env = RLEPSOEnv(evaluate_fn=stand_in_evaluate, reward=reward)
-            runs[reward] = jax.jit(lambda k, env=env: rollout(env, params, k, _random_policy(0.5)))(key)
+        runs = _rollouts_with_rewards(params, jax.random.PRNGKey(4), ("sign", "relative"))
         (_, sign), (state, rel) = runs["sign"], runs["relative"]
         np.testing.assert_array_equal(rel["cost"], sign["cost"])
         costs = np.concatenate([cost_history(state)[:1], np.asarray(rel["cost"])])
