@@ -13,7 +13,7 @@ import orbax.checkpoint as ocp
 
 from jppo.config import TrainConfig
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: NStepState carries per-env return statistics
 
 
 class CheckpointError(RuntimeError):

@@ -35,8 +35,10 @@ class TrainConfig:
     `bootstrap_terminal` ('nstep' only) bootstraps every env's window target from the critic's value
     of the state after the window even when its episode terminated there, as MetaBox does; the default
     False gives a terminated env the rewards alone (with γ near 1 MetaBox's way lets the critic feed
-    on its own value at the end of the budget and drift). `critic_hidden` empty means the same as `hidden`. `max_grad_norm` is a global norm for 'ppo'
-    and a per-network one (MetaBox) for 'nstep'; inf means no clipping.
+    on its own value at the end of the budget and drift). `scale_rewards_per_env` ('nstep' only)
+    divides each env's rewards by the RMS of its finished episodes' returns (`jppo.nstep`).
+    `critic_hidden` empty means the same as `hidden`. `max_grad_norm` is a global norm for 'ppo' and
+    a per-network one (MetaBox) for 'nstep'; inf means no clipping.
     """
 
     env_id: str = "CartPole-v1"
@@ -63,6 +65,7 @@ class TrainConfig:
     max_sigma: float = 0.7
     algorithm: str = "ppo"
     bootstrap_terminal: bool = False
+    scale_rewards_per_env: bool = False
     optimizer: str = "Adam"
     seed: int = 0
 
@@ -97,6 +100,8 @@ class TrainConfig:
             raise ValueError(f"clip_eps must be > 0, got {self.clip_eps}")
         if math.isnan(self.max_grad_norm):
             raise ValueError("max_grad_norm must be a number (inf or <= 0 for no clipping), got nan")
+        if self.algorithm != "nstep" and (self.bootstrap_terminal or self.scale_rewards_per_env):
+            raise ValueError("bootstrap_terminal and scale_rewards_per_env belong to algorithm='nstep'")
         if self.algorithm == "nstep" and self.num_minibatches != 1:
             raise ValueError(f"algorithm='nstep' trains on the whole window at once: num_minibatches must be 1, "
                              f"got {self.num_minibatches}")

@@ -17,6 +17,11 @@ MetaBox trains a batch of environments (one optimizer on each problem of a batch
 
    then per-network gradient clipping and one optimizer step with per-network learning rates.
 
+With `scale_rewards_per_env`, env i's rewards enter the targets divided by the root mean square of
+its finished episodes' returns, √(mean_k R_{i,k}²) (1 until its first episode ends): on a problem
+suite env i always works on the same problem, so this weighs problems equally where one reward
+unit means very different things across them (decades of cost under the log reward).
+
 One update of `NStepTrainer` is one window; `lax.scan` over windows makes the whole run one
 program, `vmap`-able over seeds and `SweepParams` like `jppo.train.Trainer`, and with the same
 interface (`init`, `run`, `train`, `progress`), so `jppo.fit` drives either.
@@ -93,6 +98,8 @@ class NStepState:
     episode_return: jax.Array  # [num_envs], of the batch's current episode
     episode_length: jax.Array  # [], steps of the batch's current episode
     ended: jax.Array  # [] bool: the batch's episode ended; the next window starts with a reset
+    episodes: jax.Array  # [] batch episodes finished
+    return_sq: jax.Array  # [num_envs], mean squared return of the finished episodes
 
 
 @dataclasses.dataclass
@@ -137,7 +144,8 @@ class NStepTrainer(UpdateLoop):
         obs, env_state = self._reset(env_key)
         zero = jnp.zeros((), jnp.int32)
         return NStepState(params, self.optimizer.init(params), env_state, obs, key, zero, sweep,
-                          jnp.zeros(c.num_envs, obs.dtype), zero, jnp.zeros((), bool))
+                          jnp.zeros(c.num_envs, obs.dtype), zero, jnp.zeros((), bool), zero,
+                          jnp.zeros(c.num_envs, obs.dtype))
 
     def _start_window(self, state: NStepState) -> NStepState:
         """Reset every environment when the batch's episode ended in the previous window."""
@@ -185,6 +193,10 @@ class NStepTrainer(UpdateLoop):
         # An env that terminated has no future: its target is the rewards alone. The batch's other envs
         # were cut off by it (a truncation) and bootstrap from where they stopped.
         terminal = None if c.bootstrap_terminal else window["terminated"].any(axis=0)
+        state = _record_returns(state)
+        if c.scale_rewards_per_env:
+            scale = jnp.where(state.episodes > 0, jnp.sqrt(state.return_sq), 1.0)
+            window = {**window, "rewards": window["rewards"] / jnp.maximum(scale, 1e-8)}
 
         def epoch(carry, _):
             params, opt_state = carry
@@ -198,6 +210,13 @@ class NStepTrainer(UpdateLoop):
         metrics = {k: v.mean() for k, v in losses.items()}
         metrics.update(_episode_metrics(window), learning_rate=lr)
         return state, metrics
+
+
+def _record_returns(state: NStepState) -> NStepState:
+    """Fold the returns of a batch episode that ended in this window into `return_sq`."""
+    episodes = state.episodes + state.ended
+    mean = state.return_sq + (state.episode_return**2 - state.return_sq) / jnp.maximum(episodes, 1)
+    return state.replace(episodes=episodes, return_sq=jnp.where(state.ended, mean, state.return_sq))
 
 
 def _episode_metrics(window: dict) -> dict:

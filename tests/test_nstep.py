@@ -14,7 +14,7 @@ from flax import struct
 from jppo.config import TrainConfig, preset
 from jppo.envs import Box, Environment
 from jppo.loss import METABOX
-from jppo.nstep import NStepTrainer, window_epoch
+from jppo.nstep import NStepTrainer, _record_returns, window_epoch
 from jppo.optim import make_optimizer
 from jppo.policy import ActorCritic
 from jppo.train import make_networks
@@ -52,6 +52,26 @@ class UnevenLengths(TargetEnv):
 
     def batch_params(self, params, num_envs):
         return TargetParams(jnp.broadcast_to(params.target, (num_envs, 3)), 5 + 2 * jnp.arange(num_envs))
+
+
+@struct.dataclass
+class UnitParams(TargetParams):
+    unit: jax.Array  # [] what one reward unit is worth
+
+
+class RewardUnits(TargetEnv):
+    """TargetEnv with env i's rewards multiplied by `units[i]`."""
+
+    def __init__(self, units):
+        self.units = jnp.asarray(units)
+
+    def batch_params(self, params, num_envs):
+        return UnitParams(jnp.broadcast_to(params.target, (num_envs, 3)), jnp.broadcast_to(params.length, num_envs),
+                          self.units)
+
+    def step(self, key, t, action, params):
+        obs, t, reward, terminated, truncated, info = super().step(key, t, action, params)
+        return obs, t, reward * params.unit, terminated, truncated, info
 
 
 CONFIG = TrainConfig(env_id="target", algorithm="nstep", num_envs=4, num_steps=8, num_epochs=3, num_minibatches=1,
@@ -155,3 +175,31 @@ def test_config_checks_for_nstep():
     rlepso = preset("rlepso-bbob10d", learning_rate=3e-4)
     assert (rlepso.num_steps, rlepso.num_epochs, rlepso.clip_eps, rlepso.gamma) == (10, 3, 0.1, 0.999)
     assert rlepso.learning_rate == 3e-4 and rlepso.algorithm == "nstep"
+
+
+def test_per_env_reward_scaling_makes_training_blind_to_each_envs_reward_unit():
+    """Rewards of env i multiplied by u_i (powers of 2: exact in floating point) and its return
+    statistics likewise: with `scale_rewards_per_env` every update is the same as with u = 1,
+    without it they differ; a finished batch episode folds its returns² into the running mean."""
+    config = dataclasses.replace(CONFIG, total_steps=4 * 8 * 12, scale_rewards_per_env=True)
+    units = np.array([1.0, 4.0, 0.25, 16.0])
+
+    def run(config, units):
+        trainer = NStepTrainer(config, env=RewardUnits(units), env_params=TargetEnv().default_params)
+        state = trainer.init(jax.random.key(0))
+        state = state.replace(episodes=jnp.asarray(1), return_sq=jnp.asarray(9.0 * units**2, state.return_sq.dtype))
+        return jax.jit(trainer.run, static_argnums=1)(state, config.num_updates)
+
+    (plain, _), (scaled, _) = run(config, np.ones(4)), run(config, units)
+    for a, b in zip(jax.tree.leaves(plain.params), jax.tree.leaves(scaled.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_allclose(np.asarray(scaled.return_sq), np.asarray(plain.return_sq) * units**2, rtol=1e-6)
+    assert int(plain.episodes) == 1 + 12 * 8 // 20  # episodes of 20 steps, windows of 8
+    state = plain.replace(episodes=jnp.asarray(2), return_sq=jnp.array([4.0, 1.0]), episode_return=jnp.array([1.0, 3.0]))
+    folded = _record_returns(state.replace(ended=jnp.asarray(True)))
+    assert int(folded.episodes) == 3
+    np.testing.assert_allclose(np.asarray(folded.return_sq), [(2 * 4 + 1) / 3, (2 * 1 + 9) / 3], rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(_record_returns(state.replace(ended=jnp.asarray(False))).return_sq), [4, 1])
+    unscaled = dataclasses.replace(config, scale_rewards_per_env=False)
+    (a, _), (b, _) = run(unscaled, np.ones(4)), run(unscaled, units)
+    assert not np.allclose(np.asarray(jax.tree.leaves(a.params)[0]), np.asarray(jax.tree.leaves(b.params)[0]))
