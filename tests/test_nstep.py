@@ -172,6 +172,9 @@ def test_config_checks_for_nstep():
         NStepTrainer(TrainConfig(env_id="CartPole-v1", algorithm="nstep", num_minibatches=1, actor="bounded"))
     with pytest.raises(ValueError, match="runs algorithm='nstep'"):
         NStepTrainer(TrainConfig())
+    for flag in ("bootstrap_terminal", "scale_rewards_per_env"):
+        with pytest.raises(ValueError, match="belong to algorithm='nstep'"):
+            TrainConfig(**{flag: True})
     rlepso = preset("rlepso-bbob10d", learning_rate=3e-4)
     assert (rlepso.num_steps, rlepso.num_epochs, rlepso.clip_eps, rlepso.gamma) == (10, 3, 0.1, 0.999)
     assert rlepso.learning_rate == 3e-4 and rlepso.algorithm == "nstep"
