@@ -15,7 +15,7 @@ import numpy as np
 from flax import nnx
 
 from jppo.distributions import Normal
-from jppo.networks import default_float
+from jppo.envs.base import default_float
 
 
 class MLP(nnx.Module):

@@ -16,11 +16,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jppo.distributions import Categorical, ClampedNormal, Normal
-
-
-def default_float():
-    """float64 when jax_enable_x64 is on, else float32."""
-    return jnp.asarray(0.0).dtype
+from jppo.envs.base import default_float  # one dtype rule for envs and networks
 
 
 def orthogonal(gain: float = 1.0):
