@@ -46,6 +46,7 @@ def build_config(args) -> TrainConfig:
 
 def cmd_train(args) -> int:
     from jppo import envs
+    from jppo.checkpoint import CheckpointError
     from jppo.fit import TrainingDiverged, fit
     from jppo.logging import summary
 
@@ -78,6 +79,9 @@ def cmd_train(args) -> int:
     except TrainingDiverged as err:
         print(f"jppo train: {err}", file=sys.stderr)
         return 1
+    except CheckpointError as err:  # --resume from an unreadable or incompatible checkpoint
+        print(f"jppo train: error: {err}", file=sys.stderr)
+        return 2
     print(summary(config, result, logdir=args.logdir, ckpt_dir=args.ckpt_dir))
     return 130 if result.interrupted else 0
 
@@ -87,7 +91,7 @@ def cmd_eval(args) -> int:
     import numpy as np
 
     from jppo import host, train
-    from jppo.checkpoint import Checkpointer
+    from jppo.checkpoint import CheckpointError, Checkpointer
     from jppo.envs import rlepso
     from jppo.fit import make_trainer, seed_batched
 
@@ -96,7 +100,11 @@ def cmd_eval(args) -> int:
     if not steps:
         print(f"jppo eval: error: no checkpoints in {args.ckpt}", file=sys.stderr)
         return 2
-    meta = ckpt.read_meta(steps[-1])
+    try:
+        meta = ckpt.read_meta(steps[-1])
+    except CheckpointError as err:
+        print(f"jppo eval: error: {err}", file=sys.stderr)
+        return 2
     config = TrainConfig.from_dict(meta["config"])
     trainer = make_trainer(config)
     evaluate_policy = host.evaluate_policy if isinstance(trainer, host.HostTrainer) else train.evaluate_policy

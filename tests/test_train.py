@@ -87,6 +87,20 @@ def test_resume_with_shape_changing_config_is_refused(tmp_path):
             show_progress=False)
 
 
+def test_cli_refuses_a_checkpoint_of_another_format_version_with_a_clear_error(tmp_path, capsys, monkeypatch):
+    from jppo import checkpoint, cli
+
+    config = dataclasses.replace(SMALL, total_steps=512, num_envs=4, num_steps=64)
+    monkeypatch.setattr(checkpoint, "FORMAT_VERSION", 0)  # as an older jppo wrote it
+    fit(config, ckpt_dir=tmp_path, show_progress=False)
+    monkeypatch.undo()
+    assert cli.main(["eval", "--ckpt", str(tmp_path)]) == 2
+    assert f"has format version 0, this jppo reads version {checkpoint.FORMAT_VERSION}" in capsys.readouterr().err
+    assert cli.main(["train", "--total-steps", "1024", "--num-envs", "4", "--num-steps", "64", "--quiet",
+                     "--ckpt-dir", str(tmp_path), "--resume"]) == 2
+    assert "jppo train: error: checkpoint" in capsys.readouterr().err
+
+
 def test_corrupt_checkpoint_is_reported_and_an_earlier_one_used(tmp_path):
     config = dataclasses.replace(SMALL, total_steps=2048, num_envs=4, num_steps=64)  # 8 updates
     fit(config, ckpt_dir=tmp_path, ckpt_every=1, keep=3, show_progress=False)
