@@ -161,7 +161,8 @@ def main(argv=None) -> int:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--stochastic", action="store_true", help="sample actions instead of the mode")
     ev.add_argument("--runs", type=int, default=10, help="MetaBBO envs: runs per test problem")
-    ev.add_argument("--difficulty", default="easy", choices=["easy", "difficult", "all"], help="MetaBBO envs: difficulty of the split")
+    ev.add_argument("--difficulty", default="easy", choices=["easy", "difficult", "all"],
+                    help="MetaBBO envs: difficulty of the split")
     ev.add_argument("--split", default="test", choices=["test", "train"], help="MetaBBO envs: problems to evaluate on")
     ev.add_argument("--out", help="MetaBBO envs: report directory (default CKPT/report)")
     ev.set_defaults(func=cmd_eval)

@@ -98,8 +98,8 @@ class NStepState:
     episode_return: jax.Array  # [num_envs], of the batch's current episode
     episode_length: jax.Array  # [], steps of the batch's current episode
     ended: jax.Array  # [] bool: the batch's episode ended; the next window starts with a reset
-    episodes: jax.Array  # [] batch episodes finished
-    return_sq: jax.Array  # [num_envs], mean squared return of the finished episodes
+    episodes: jax.Array  # [] batch episodes finished (counted when scaling rewards)
+    return_sq: jax.Array  # [num_envs], mean squared return of the finished episodes (kept when scaling)
 
 
 @dataclasses.dataclass
@@ -193,8 +193,8 @@ class NStepTrainer(UpdateLoop):
         # An env that terminated has no future: its target is the rewards alone. The batch's other envs
         # were cut off by it (a truncation) and bootstrap from where they stopped.
         terminal = None if c.bootstrap_terminal else window["terminated"].any(axis=0)
-        state = _record_returns(state)
         if c.scale_rewards_per_env:
+            state = _record_returns(state)
             scale = jnp.where(state.episodes > 0, jnp.sqrt(state.return_sq), 1.0)
             window = {**window, "rewards": window["rewards"] / jnp.maximum(scale, 1e-8)}
 

@@ -94,10 +94,12 @@ def plot_histories(results: list[MethodResult], problem_names: list[str], max_fe
 
 
 def metabbo_report(env_id: str, policy_of: Callable, trained_params, untrained_params, *, runs: int = 10, seed: int = 0,
-                   difficulty: str = "easy", split: str = "test", out_dir: str | Path = "report") -> tuple[str, list[MethodResult]]:
+                   difficulty: str = "easy", split: str = "test",
+                   out_dir: str | Path = "report") -> tuple[str, list[MethodResult]]:
     """Write `report.md`, `cost_curves.png` and `final_costs.npz` (each method's final costs
     [problems, runs], keyed by name with `_` for spaces, and `problems`) in `out_dir` for a
-    registered RLEPSO id's `split` ('test', or 'train' to see what was learned in sample). Run r of every method starts from the same swarm (one key).
+    registered RLEPSO id's `split` ('test', or 'train' to see what was learned in sample). Run r of
+    every method starts from the same swarm (one key).
 
     `policy_of(params) -> policy(key, obs) -> action`. Returns `(markdown, results)`."""
     env, params, fids = rlepso.suite(env_id, split, difficulty)
