@@ -271,7 +271,8 @@ def fdr_velocity(state: RLEPSOState, draws: StepDraws):
 
     j* is found by a loop over j keeping the running minimum (strict <: the first of equal minima, as
     numpy's argmin): the same result as an argmin over the [NP, NP, D] ratios, which XLA's CPU
-    backend computes about 2x slower."""
+    backend computes about 2x slower. Unrolled in full the loop fuses into one pass, 4-7x faster on
+    CPU than a rolled loop (the step's largest cost at NP = 100)."""
     pos, fit = state.pbest_position, state.pbest_cost
 
     def candidate(j, best):
@@ -280,7 +281,7 @@ def fdr_velocity(state: RLEPSOState, draws: StepDraws):
         return jnp.where(better, ratio, best[0]), jnp.where(better, j, best[1])
 
     start = (jnp.full(pos.shape, jnp.inf, pos.dtype), jnp.zeros(pos.shape, jnp.int32))
-    j_star = lax.fori_loop(0, pos.shape[0], candidate, start, unroll=10)[1]  # [i, d]
+    j_star = lax.fori_loop(0, pos.shape[0], candidate, start, unroll=pos.shape[0])[1]  # [i, d]
     target = jnp.take_along_axis(pos, j_star, axis=0)
     return draws.fdr * (target - pos)
 
