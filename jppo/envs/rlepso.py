@@ -271,18 +271,19 @@ def fdr_velocity(state: RLEPSOState, draws: StepDraws):
 
     j* is found by a loop over j keeping the running minimum (strict <: the first of equal minima, as
     numpy's argmin): the same result as an argmin over the [NP, NP, D] ratios, which XLA's CPU
-    backend computes about 2x slower. Unrolled in full the loop fuses into one pass, 4-7x faster on
-    CPU than a rolled loop (the step's largest cost at NP = 100)."""
+    backend computes about 2x slower. The loop works on [D, NP] (particles last: the long axis
+    vectorises), 10-25% faster per training episode on CPU than [NP, D]."""
     pos, fit = state.pbest_position, state.pbest_cost
+    pos_t = pos.T  # [d, i]
 
     def candidate(j, best):
-        ratio = (fit[j] - fit)[:, None] / (jnp.abs(pos[j][None, :] - pos) + 1e-5)  # [i, d]
+        ratio = (fit[j] - fit)[None, :] / (jnp.abs(pos_t[:, j, None] - pos_t) + 1e-5)  # [d, i]
         better = ratio < best[0]
         return jnp.where(better, ratio, best[0]), jnp.where(better, j, best[1])
 
-    start = (jnp.full(pos.shape, jnp.inf, pos.dtype), jnp.zeros(pos.shape, jnp.int32))
-    j_star = lax.fori_loop(0, pos.shape[0], candidate, start, unroll=pos.shape[0])[1]  # [i, d]
-    target = jnp.take_along_axis(pos, j_star, axis=0)
+    start = (jnp.full(pos_t.shape, jnp.inf, pos.dtype), jnp.zeros(pos_t.shape, jnp.int32))
+    j_star = lax.fori_loop(0, pos.shape[0], candidate, start, unroll=10)[1]  # [d, i]
+    target = jnp.take_along_axis(pos_t, j_star, axis=1).T
     return draws.fdr * (target - pos)
 
 
