@@ -255,12 +255,9 @@ def group_coefficients(action, stagnation, n_groups: int, group_stride: int):
 
 def clpso_velocity(state: RLEPSOState, draws: StepDraws, pc):
     """v_cl = ρ (p̃ - x): own pbest where ρ > Pc_i, else the binary-tournament winner, per dimension."""
-    n, d = state.position.shape
-    idx = draws.tournament
-    columns = jnp.arange(d)[None, :, None]
-    candidate = state.pbest_position[idx, columns]  # [NP, D, 2]
-    candidate_cost = state.pbest_cost[idx]
-    target = jnp.where(candidate_cost[..., 1] < candidate_cost[..., 0], candidate[..., 1], candidate[..., 0])
+    r1, r2 = draws.tournament[..., 0], draws.tournament[..., 1]  # [NP, D] each
+    winner = jnp.where(state.pbest_cost[r2] < state.pbest_cost[r1], r2, r1)  # ties → r1
+    target = jnp.take_along_axis(state.pbest_position, winner, axis=0)  # t_id = pbest_{winner_id, d}
     rho = draws.clpso
     exemplar = jnp.where(rho > pc[:, None], state.pbest_position, target)
     return rho * (exemplar - state.position)
