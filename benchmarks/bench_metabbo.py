@@ -12,7 +12,9 @@ One training episode: 4 envs (problems F4, F6, F7, F8 of MetaBox's bbob-10D, ins
   `PPO_Agent` (float64). These rows need MetaBox's source (JPPO_METABOX_SRC=…/src/metaevobox);
   without it they are left out.
 
-Episodes are alternated after one warm-up each; figures are medians.
+Rows are timed in turn, round after round (the machine's speed drifts; this way it slows every row
+alike), each as the second of two episodes back to back; figures are medians, ratios the medians of
+per-round ratios.
 """
 
 from __future__ import annotations
@@ -49,26 +51,29 @@ def _metabox_envs(optimizer_class, module):
     return [ToyPBOEnv(problems[f], optimizer_class(config)) for f in FIDS]  # MetaBox's PBO_Env shape
 
 
-def _jppo_episode_seconds(x64: bool, reps: int, num_envs: int = NUM_ENVS):
-    """Seconds per training episode (and the first, compiling one); env i works on problem i mod 4."""
+def _jppo_episode(x64: bool, num_envs: int = NUM_ENVS):
+    """`(episode, first)`: a callable timing one more training episode, and the seconds of the first
+    (compilation included); env i works on problem i mod 4."""
     with jax.enable_x64(x64):
         problems, fids = bbob.bbob_suite(DIM, "all", "train")
         suite = jax.tree.map(lambda leaf: leaf[np.array(FIDS) - 1], problems)
         config = preset("rlepso-bbob10d", num_envs=num_envs, total_steps=num_envs * 10 * 20)
         trainer = NStepTrainer(config, env=RLEPSOEnv(), env_params=RLEPSOParams(problem=suite))
-        state = jax.jit(trainer.init)(jax.random.key(0))
-        start = time.perf_counter()
-        state, _ = jax.block_until_ready(trainer.run(state, 20))
-        first = time.perf_counter() - start
-        times = []
-        for _ in range(reps):
+        state = [jax.jit(trainer.init)(jax.random.key(0))]
+
+    def episode() -> float:
+        with jax.enable_x64(x64):
             start = time.perf_counter()
-            state, _ = jax.block_until_ready(trainer.run(state, 20))
-            times.append(time.perf_counter() - start)
-    return np.array(times), first
+            state[0], _ = jax.block_until_ready(trainer.run(state[0], 20))
+            return time.perf_counter() - start
+
+    return episode, episode()
 
 
-def _metabox_rows(reps: int):
+def _metabox_episodes(save_dir: str):
+    """`({name: episode}, shares)`: callables timing one training episode of the torch and of the compat
+    agent on MetaBox's numpy optimizer and problems, and the list to which each torch episode adds the
+    share of its time spent inside the optimizer; None without MetaBox's source."""
     import torch
     from flax import nnx
 
@@ -82,76 +87,101 @@ def _metabox_rows(reps: int):
     torch.set_num_threads(1)  # tiny networks; see bench_compat.py
     cfg = types.SimpleNamespace(gamma=0.999, n_step=10, K_epochs=3, eps_clip=0.1, max_grad_norm=math.inf,
                                 device="cpu", optimizer="Adam", save_interval=10**9, end_mode="epoch",
-                                max_learning_step=10**9, no_tb=True, seed=0)
-    out = {"torch agent": [], "compat agent": [], "numpy optimizer share (torch row)": []}
-    with jax.enable_x64(True), tempfile.TemporaryDirectory() as save_dir:
-        cfg.agent_save_dir = save_dir
+                                max_learning_step=10**9, no_tb=True, seed=0, agent_save_dir=save_dir)
+    with jax.enable_x64(True):
         actor, critic = ClampedGaussianActor(1, 35, (64, 32), rngs=nnx.Rngs(0)), Critic(1, (16, 8), rngs=nnx.Rngs(1))
-        t_actor, t_critic = TorchClampedActor(actor, sample=True), TorchValueCritic(critic)
-        t_opt = torch.optim.Adam([{"params": t_actor.params(), "lr": 1e-5}, {"params": t_critic.params(), "lr": 1e-5}])
         agent = PPO_Agent(cfg, {"actor": actor, "critic": critic}, 1e-5)
-        envs = _metabox_envs(optimizer_class, module)
-        step_seconds = [0.0]
-        for env in envs:  # time spent inside the numpy optimizer (and problem)
-            inner = env.step
+    t_actor, t_critic = TorchClampedActor(actor, sample=True), TorchValueCritic(critic)
+    t_opt = torch.optim.Adam([{"params": t_actor.params(), "lr": 1e-5}, {"params": t_critic.params(), "lr": 1e-5}])
+    envs = _metabox_envs(optimizer_class, module)
+    step_seconds = [0.0]
+    for env in envs:  # time spent inside the numpy optimizer (and problem)
+        inner = env.step
 
-            def timed(action, inner=inner):
-                start = time.perf_counter()
-                result = inner(action)
-                step_seconds[0] += time.perf_counter() - start
-                return result
+        def timed(action, inner=inner):
+            start = time.perf_counter()
+            result = inner(action)
+            step_seconds[0] += time.perf_counter() - start
+            return result
 
-            env.step = timed
-        for rep in range(reps + 1):
-            step_seconds[0] = 0.0
-            start = time.perf_counter()
-            torch_train_episode(t_actor, t_critic, t_opt, envs, rep, cfg)
-            torch_s = time.perf_counter() - start
-            share = step_seconds[0] / torch_s
-            start = time.perf_counter()
-            agent.train_episode(envs, [rep] * len(envs))
-            compat_s = time.perf_counter() - start
-            if rep:  # the first pair warms up (compat compiles)
-                out["torch agent"].append(torch_s)
-                out["compat agent"].append(compat_s)
-                out["numpy optimizer share (torch row)"].append(share)
-    return {k: np.array(v) for k, v in out.items()}
+        env.step = timed
+    count, torch_shares = [0], []
+
+    def run(train, shares=None) -> float:
+        count[0] += 1
+        step_seconds[0] = 0.0
+        start = time.perf_counter()
+        with jax.enable_x64(True):
+            train(count[0])
+        seconds = time.perf_counter() - start
+        if shares is not None:
+            shares.append(step_seconds[0] / seconds)
+        return seconds
+
+    episodes = {"torch agent": lambda: run(lambda rep: torch_train_episode(t_actor, t_critic, t_opt, envs, rep, cfg),
+                                           torch_shares),
+                "compat agent": lambda: run(lambda rep: agent.train_episode(envs, [rep] * len(envs)))}
+    return episodes, torch_shares
+
+
+def _steady(episode) -> float:
+    """The second of two episodes back to back: the first warms caches and thread pools again after
+    the other rows ran (a training run's episodes follow one another)."""
+    episode()
+    return episode()
 
 
 def main(out_dir: Path, quick: bool):
-    reps = 2 if quick else 5
-    jppo32, first32 = _jppo_episode_seconds(False, reps)
-    jppo64, first64 = _jppo_episode_seconds(True, reps)
-    metabox = _metabox_rows(reps)
-    base = np.median(jppo32)
-    rows = [("jppo, whole episode compiled, float32", f"{np.median(jppo32):.2f}", "1.0x", f"{first32:.1f}"),
-            ("jppo, whole episode compiled, float64", f"{np.median(jppo64):.2f}", f"{np.median(jppo64) / base:.1f}x",
-             f"{first64:.1f}")]
-    plot = {"jppo f32": jppo32, "jppo f64": jppo64}
+    reps = 2 if quick else 7
+    jppo32, first32 = _jppo_episode(False)
+    jppo64, first64 = _jppo_episode(True)
+    runs = {"jppo f32": jppo32, "jppo f64": jppo64}
+    seconds = {name: [] for name in runs}
+    with tempfile.TemporaryDirectory(prefix="jppo-bench-") as save_dir:
+        metabox = _metabox_episodes(save_dir)
+        if metabox is not None:
+            episodes, shares = metabox
+            for episode in episodes.values():  # warm-up (compat compiles)
+                episode()
+            runs.update(episodes)
+            seconds.update({name: [] for name in episodes})
+        for _ in range(reps):  # each row in turn: a machine whose speed drifts slows all rows alike
+            for name, episode in runs.items():
+                seconds[name].append(_steady(episode))
+    seconds = {name: np.array(times) for name, times in seconds.items()}
+    base = np.median(seconds["jppo f32"])
+    ratio = lambda name: np.median(seconds[name] / seconds["jppo f32"])  # noqa: E731  per-round ratios
+    rows = [("jppo, whole episode compiled, float32", f"{base:.2f}", "1.0x", f"{first32:.1f}"),
+            ("jppo, whole episode compiled, float64", f"{np.median(seconds['jppo f64']):.2f}",
+             f"{ratio('jppo f64'):.1f}x", f"{first64:.1f}")]
+    plot = {"jppo f32": seconds["jppo f32"], "jppo f64": seconds["jppo f64"]}
     notes = []
     if metabox is None:
         notes.append(f"MetaBox rows left out: {metabox_source.SKIP_REASON}.")
     else:
         for name in ("torch agent", "compat agent"):
-            seconds = metabox[name]
-            rows.append((f"MetaBox's numpy RLEPSO + BBOB, {name}, float64", f"{np.median(seconds):.2f}",
-                         f"**{np.median(seconds) / base:.1f}x**", "-"))
-            plot[name.replace(" agent", "\n+ numpy env")] = seconds
-        share = np.median(metabox["numpy optimizer share (torch row)"])
-        notes.append(f"In the torch row {share:.0%} of the episode is spent inside MetaBox's numpy optimizer and "
-                     f"problems (the rest: the agent, one call per generation and per re-evaluated step).")
-    notes.append(f"{reps} timed episodes per row after one warm-up; 'slower' = row time / jppo float32 time. "
-                 f"Compile: the first episode of the compiled trainer, compilation included.")
+            rows.append((f"MetaBox's numpy RLEPSO + BBOB, {name}, float64", f"{np.median(seconds[name]):.2f}",
+                         f"**{ratio(name):.1f}x**", "-"))
+            plot[name.replace(" agent", "\n+ numpy env")] = seconds[name]
+        notes.append(f"In the torch row {np.median(shares[1:]):.0%} of the episode is spent inside MetaBox's numpy "
+                     f"optimizer and problems (the rest: the agent, one call per generation and per re-evaluated "
+                     f"step).")
+    notes.append(f"{reps} rounds of each row in turn (two episodes back to back, the second timed), after one "
+                 f"warm-up each; 'slower' = the median over rounds of row time / jppo float32 time. Compile: the "
+                 f"first episode of the compiled trainer, compilation included.")
     notes.append(report.machine())
-    scaling = []
-    for batch in (4, 16, 64, 256):
-        seconds, _ = _jppo_episode_seconds(False, 1 if batch >= 64 else reps, batch)
-        scaling.append((batch, float(np.median(seconds))))
-        print(f"batch {batch}: {scaling[-1][1]:.2f} s per episode", flush=True)
-    scaling_rows = [(b, f"{t:.2f}", f"{t / scaling[0][1]:.1f}x", f"{b * 199 * 100 / t:,.0f}") for b, t in scaling]
+    batches = (4, 16, 64, 256)
+    episodes = {batch: _jppo_episode(False, batch)[0] for batch in batches}
+    scaling = {batch: [] for batch in batches}
+    for _ in range(2 if quick else 3):  # in turn, as above
+        for batch, episode in episodes.items():
+            scaling[batch].append(_steady(episode))
+    scaling = [(b, np.median(scaling[b]), np.median(np.divide(scaling[b], scaling[4]))) for b in batches]
+    scaling_rows = [(b, f"{t:.2f}", f"{r:.1f}x", f"{b * 199 * 100 / t:,.0f}") for b, t, r in scaling]
     sections = [("Scaling: jppo float32, envs per batch (problems F4, F6, F7, F8 repeated)",
                  ("batch", "s / training episode", "vs batch 4", "function evaluations / s"), scaling_rows,
-                 ["Each env runs 199 generations of 100 particles; the update's work grows with the batch too."])]
+                 ["Each env runs 199 generations of 100 particles; the update's work grows with the batch too. "
+                  "Batch sizes in turn, timed as above; 'vs batch 4' is the median of per-round ratios."])]
     report.write(out_dir, "metabbo", sections=sections,
                  title="MetaBBO training episode: RLEPSO, 4 BBOB-10D problems × 100 particles × 20000 evaluations",
                  header=("implementation", "s / training episode", "slower than jppo f32", "compile s"), rows=rows,
