@@ -111,7 +111,11 @@ def cmd_eval(args) -> int:
     num_seeds = meta.get("num_seeds", 1)
     init, _ = seed_batched(trainer, num_seeds)
     template = init(jax.random.split(jax.random.key(config.seed), num_seeds))  # the run's start, as jppo.fit seeds it
-    state, _ = ckpt.restore(template)
+    try:
+        state, _ = ckpt.restore(template)
+    except CheckpointError as err:  # the meta reads but no state does
+        print(f"jppo eval: error: {err}", file=sys.stderr)
+        return 2
     params = jax.tree.map(lambda x: x[0], state.params)  # a run over several seeds: the first
     update = int(np.asarray(state.update).reshape(-1)[0])
     if config.env_id in rlepso.SUITES:

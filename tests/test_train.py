@@ -116,6 +116,19 @@ def test_corrupt_checkpoint_is_reported_and_an_earlier_one_used(tmp_path):
     assert int(state.update[0]) == steps[-2]
 
 
+def test_cli_eval_reports_a_checkpoint_whose_state_cannot_be_read(tmp_path, capsys):
+    from jppo import cli
+
+    config = dataclasses.replace(SMALL, total_steps=512, num_envs=4, num_steps=64)
+    fit(config, ckpt_dir=tmp_path, show_progress=False)
+    for f in tmp_path.glob("*/state/**/*"):  # the meta stays readable, every saved state is truncated
+        if f.is_file() and f.stat().st_size > 0:
+            f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    with pytest.warns(UserWarning, match="corrupt or truncated"):
+        assert cli.main(["eval", "--ckpt", str(tmp_path)]) == 2
+    assert f"jppo eval: error: no readable checkpoint in {tmp_path}" in capsys.readouterr().err
+
+
 def test_nan_loss_stops_training_with_the_update_index():
     config = dataclasses.replace(SMALL, total_steps=2048, num_envs=4, num_steps=64, learning_rate=1e30)
     with pytest.raises(TrainingDiverged, match=r"NaN or inf at update \d+"):
