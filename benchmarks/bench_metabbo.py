@@ -19,6 +19,7 @@ per-round ratios.
 
 from __future__ import annotations
 
+import itertools
 import math
 import tempfile
 import time
@@ -105,23 +106,20 @@ def _metabox_episodes(save_dir: str):
             return result
 
         env.step = timed
-    count, torch_shares = [0], []
+    trains = {"torch agent": lambda rep: torch_train_episode(t_actor, t_critic, t_opt, envs, rep, cfg),
+              "compat agent": lambda rep: agent.train_episode(envs, [rep] * len(envs))}
+    shares, seeds = {name: [] for name in trains}, itertools.count(1)
 
-    def run(train, shares=None) -> float:
-        count[0] += 1
+    def episode(name: str) -> float:
         step_seconds[0] = 0.0
         start = time.perf_counter()
         with jax.enable_x64(True):
-            train(count[0])
+            trains[name](next(seeds))
         seconds = time.perf_counter() - start
-        if shares is not None:
-            shares.append(step_seconds[0] / seconds)
+        shares[name].append(step_seconds[0] / seconds)
         return seconds
 
-    episodes = {"torch agent": lambda: run(lambda rep: torch_train_episode(t_actor, t_critic, t_opt, envs, rep, cfg),
-                                           torch_shares),
-                "compat agent": lambda: run(lambda rep: agent.train_episode(envs, [rep] * len(envs)))}
-    return episodes, torch_shares
+    return {name: (lambda name=name: episode(name)) for name in trains}, shares["torch agent"]
 
 
 def _steady(episode) -> float:

@@ -100,22 +100,18 @@ def cmd_eval(args) -> int:
     if not steps:
         print(f"jppo eval: error: no checkpoints in {args.ckpt}", file=sys.stderr)
         return 2
-    try:
+    try:  # an unusable checkpoint: its meta (another format version) or every saved state
         meta = ckpt.read_meta(steps[-1])
+        config = TrainConfig.from_dict(meta["config"])
+        trainer = make_trainer(config)
+        num_seeds = meta.get("num_seeds", 1)
+        init, _ = seed_batched(trainer, num_seeds)
+        template = init(jax.random.split(jax.random.key(config.seed), num_seeds))  # the run's start, as fit seeds it
+        state, _ = ckpt.restore(template)
     except CheckpointError as err:
         print(f"jppo eval: error: {err}", file=sys.stderr)
         return 2
-    config = TrainConfig.from_dict(meta["config"])
-    trainer = make_trainer(config)
     evaluate_policy = host.evaluate_policy if isinstance(trainer, host.HostTrainer) else train.evaluate_policy
-    num_seeds = meta.get("num_seeds", 1)
-    init, _ = seed_batched(trainer, num_seeds)
-    template = init(jax.random.split(jax.random.key(config.seed), num_seeds))  # the run's start, as jppo.fit seeds it
-    try:
-        state, _ = ckpt.restore(template)
-    except CheckpointError as err:  # the meta reads but no state does
-        print(f"jppo eval: error: {err}", file=sys.stderr)
-        return 2
     params = jax.tree.map(lambda x: x[0], state.params)  # a run over several seeds: the first
     update = int(np.asarray(state.update).reshape(-1)[0])
     if config.env_id in rlepso.SUITES:

@@ -101,15 +101,19 @@ def test_cli_refuses_a_checkpoint_of_another_format_version_with_a_clear_error(t
     assert "jppo train: error: checkpoint" in capsys.readouterr().err
 
 
+def _truncate_files(paths):
+    """Cut every non-empty file among `paths` to half its size."""
+    for f in paths:
+        if f.is_file() and f.stat().st_size > 0:
+            f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+
+
 def test_corrupt_checkpoint_is_reported_and_an_earlier_one_used(tmp_path):
     config = dataclasses.replace(SMALL, total_steps=2048, num_envs=4, num_steps=64)  # 8 updates
     fit(config, ckpt_dir=tmp_path, ckpt_every=1, keep=3, show_progress=False)
     ckpt = Checkpointer(tmp_path)
     steps = ckpt.steps()
-    newest = tmp_path / str(steps[-1]) / "state"
-    for f in newest.rglob("*"):
-        if f.is_file() and f.stat().st_size > 0:
-            f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])  # truncate everything
+    _truncate_files((tmp_path / str(steps[-1]) / "state").rglob("*"))
     template = jax.vmap(Trainer(config).init)(jax.random.split(jax.random.key(0), 1))  # fit saves [seeds, ...]
     with pytest.warns(UserWarning, match=rf"checkpoint .*{steps[-1]} is corrupt or truncated"):
         state, _ = ckpt.restore(template)
@@ -121,9 +125,7 @@ def test_cli_eval_reports_a_checkpoint_whose_state_cannot_be_read(tmp_path, caps
 
     config = dataclasses.replace(SMALL, total_steps=512, num_envs=4, num_steps=64)
     fit(config, ckpt_dir=tmp_path, show_progress=False)
-    for f in tmp_path.glob("*/state/**/*"):  # the meta stays readable, every saved state is truncated
-        if f.is_file() and f.stat().st_size > 0:
-            f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    _truncate_files(tmp_path.glob("*/state/**/*"))  # the meta stays readable, every saved state does not
     with pytest.warns(UserWarning, match="corrupt or truncated"):
         assert cli.main(["eval", "--ckpt", str(tmp_path)]) == 2
     assert f"jppo eval: error: no readable checkpoint in {tmp_path}" in capsys.readouterr().err
