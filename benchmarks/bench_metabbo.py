@@ -32,8 +32,8 @@ import numpy as np
 
 from benchmarks import report
 from jppo.config import preset
-from jppo.envs import bbob
-from jppo.envs.rlepso import RLEPSOEnv, RLEPSOParams
+from jppo.metabbo import bbob
+from jppo.metabbo.rlepso import RLEPSOEnv, RLEPSOParams
 from jppo.nstep import NStepTrainer
 from tests import metabox_source
 from tests.envs_for_tests import ToyPBOEnv

@@ -92,7 +92,7 @@ def cmd_eval(args) -> int:
 
     from jppo import host, train
     from jppo.checkpoint import CheckpointError, Checkpointer
-    from jppo.envs import rlepso
+    from jppo.metabbo import rlepso
     from jppo.fit import make_trainer, seed_batched
 
     ckpt = Checkpointer(args.ckpt)
@@ -115,7 +115,7 @@ def cmd_eval(args) -> int:
     params = jax.tree.map(lambda x: x[0], state.params)  # a run over several seeds: the first
     update = int(np.asarray(state.update).reshape(-1)[0])
     if config.env_id in rlepso.SUITES:
-        from jppo.report import metabbo_report
+        from jppo.metabbo.report import metabbo_report
 
         def policy_of(p):
             return lambda key, obs: trainer.policy.distribution(p, obs).sample(key)

@@ -1,8 +1,8 @@
 """A plain numpy reference of the 24 BBOB functions under MetaBox's conventions, one point at a time.
 
 Written from the BBOB definitions (Hansen et al. 2009) with MetaBox's deviations, independently of
-jppo/envs/bbob.py: scalar loops over coordinates, no shared helpers. Instance data (x*, R, Q, bias,
-Gallagher's peaks) comes from a `jppo.envs.bbob.Problem`.
+jppo/metabbo/bbob.py: scalar loops over coordinates, no shared helpers. Instance data (x*, R, Q, bias,
+Gallagher's peaks) comes from a `jppo.metabbo.bbob.Problem`.
 """
 
 from __future__ import annotations

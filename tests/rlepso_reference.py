@@ -1,6 +1,6 @@
 """A plain numpy RLEPSO (MetaBox's ``RLEPSO_Optimizer``), statement by statement, with injectable draws.
 
-Used by the tests to check `jppo.envs.rlepso` step for step, and by benchmarks as the numpy
+Used by the tests to check `jppo.metabbo.rlepso` step for step, and by benchmarks as the numpy
 baseline. Randomness comes from a *source* asked for each draw by name, in MetaBox's order:
 
 * `RandomStateSource(np.random.RandomState(seed))` reproduces MetaBox's own stream

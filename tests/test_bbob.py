@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jppo.envs import bbob
+from jppo.metabbo import bbob
 from tests import bbob_reference, metabox_source
 
 FIDS = list(range(1, 25))

@@ -4,8 +4,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jppo import report
-from jppo.envs.rlepso import PlainPSO, RLEPSOEnv, RLEPSOParams, rollout
+from jppo.metabbo import report
+from jppo.metabbo.rlepso import PlainPSO, RLEPSOEnv, RLEPSOParams, rollout
 from tests.test_rlepso_env import make_stand_in, stand_in_evaluate
 
 

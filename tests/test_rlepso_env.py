@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from flax import struct
 
-from jppo.envs import rlepso
-from jppo.envs.rlepso import (RLEPSOEnv, RLEPSOParams, check_action, cost_history, max_generations, rollout,
+from jppo.metabbo import rlepso
+from jppo.metabbo.rlepso import (RLEPSOEnv, RLEPSOParams, check_action, cost_history, max_generations, rollout,
                               sample_init_draws, sample_step_draws)
 from tests import metabox_source
 from tests.rlepso_reference import RandomStateSource, RecordedSource, RLEPSOReference, draws_to_numpy
@@ -21,7 +21,7 @@ DIM = 10
 
 
 # ---------------------------------------------------------------- stand-in problems
-# Same fields as jppo.envs.bbob.Problem; f1 = sphere, f3 = rotated Rastrigin, both plus a bias.
+# Same fields as jppo.metabbo.bbob.Problem; f1 = sphere, f3 = rotated Rastrigin, both plus a bias.
 
 
 @struct.dataclass

@@ -12,7 +12,7 @@ from jppo.envs.classic import CartPole, Pendulum
 from jppo.envs.wrappers import AutoReset, EpisodeStats
 
 _REGISTRY: dict[str, Callable[[], tuple[Environment, object]]] = {}
-_LAZY = {f"rlepso-bbob{dim}d{suffix}": "jppo.envs.rlepso" for dim in (10, 30) for suffix in ("", "-log", "-rel")}
+_LAZY = {f"rlepso-bbob{dim}d{suffix}": "jppo.metabbo.rlepso" for dim in (10, 30) for suffix in ("", "-log", "-rel")}
 
 
 def register(env_id: str, factory: Callable[[], tuple[Environment, object]]) -> None:

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.stats import rankdata
 
-from jppo.envs import rlepso
+from jppo.metabbo import rlepso
 
 COST_FLOOR = 1e-8  # costs below this are shown at the floor on a log scale
 

@@ -67,7 +67,7 @@ optimizer sees them); `check_action` rejects them, and NaN, at the Python bounda
 who want an error. An action of the wrong shape raises at trace time.
 
 Problems: `params.problem` is any pytree with `lb`, `ub` (scalars or [D]) and `shift` ([D]);
-`evaluate_fn(problem, x[..., D]) -> [...]` gives f(x) (default: `jppo.envs.bbob.evaluate` without the bias,
+`evaluate_fn(problem, x[..., D]) -> [...]` gives f(x) (default: `jppo.metabbo.bbob.evaluate` without the bias,
 which cancels in the cost anyway and would cost float32 its precision near the optimum).
 A batch of problems (leaves with a leading axis, `shift` [N, D]) is a suite: `reset` draws one
 uniformly and keeps it in the state.
@@ -417,7 +417,7 @@ def cost_history(state: RLEPSOState) -> np.ndarray:
 
 
 def _default_evaluate(problem, x):
-    from jppo.envs import bbob
+    from jppo.metabbo import bbob
 
     return bbob.evaluate(problem, x, bias=False)  # costs f(x) - f(x*) keep their float32 precision
 
@@ -433,7 +433,7 @@ def _select(problem, key):
 class RLEPSOEnv(Environment):
     """MetaBox's RLEPSO optimizer as a JAX environment (see the module docstring).
 
-    `evaluate_fn(problem, x[..., D]) -> f(x)[...]` defaults to `jppo.envs.bbob.evaluate(..., bias=False)`;
+    `evaluate_fn(problem, x[..., D]) -> f(x)[...]` defaults to `jppo.metabbo.bbob.evaluate(..., bias=False)`;
     `optimum_fn(problem) -> f*` defaults to f(problem.shift), as MetaBox's ``problem.optimum``.
     Observation [fes / maxFEs]; reward `"sign"` (±1, MetaBox's), `"log"` (the fall of log10 c(gbest))
     or `"relative"` (the fall of c(gbest) over its initial value);
@@ -463,7 +463,7 @@ class RLEPSOEnv(Environment):
 
     @property
     def default_params(self) -> RLEPSOParams:
-        from jppo.envs import bbob
+        from jppo.metabbo import bbob
 
         return RLEPSOParams(problem=bbob.make_problem(1, 10))
 
@@ -561,7 +561,7 @@ SUITES = {f"rlepso-bbob{dim}d{suffix}": (dim, max_fes, reward)
 
 def suite(env_id: str, split: str = "train", difficulty: str = "easy"):
     """`(env, params, fids)` for a registered RLEPSO id on one split of MetaBox's bbob suite."""
-    from jppo.envs import bbob
+    from jppo.metabbo import bbob
 
     dim, max_fes, reward = SUITES[env_id]
     problems, fids = bbob.bbob_suite(dim, difficulty, split)
