@@ -133,6 +133,20 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_import_metabox(args) -> int:
+    from jppo.metabbo.metabox_checkpoint import import_rlepso, read_weights
+
+    try:
+        weights = read_weights(args.weights)
+        config = import_rlepso(weights, args.ckpt_dir, env_id=args.env)
+    except ValueError as err:
+        print(f"jppo import-metabox: error: {err}", file=sys.stderr)
+        return 2
+    print(f"MetaBox's {weights.agent} ({weights.learning_time} learning steps) written to {args.ckpt_dir} as "
+          f"{config.env_id}; evaluate it with: jppo eval --ckpt {args.ckpt_dir}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="jppo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -166,6 +180,13 @@ def main(argv=None) -> int:
     ev.add_argument("--split", default="test", choices=["test", "train"], help="MetaBBO envs: problems to evaluate on")
     ev.add_argument("--out", help="MetaBBO envs: report directory (default CKPT/report)")
     ev.set_defaults(func=cmd_eval)
+
+    imp = sub.add_parser("import-metabox", help="MetaBox's trained RLEPSO (converted by compat.convert_checkpoint) "
+                                                "as a jppo checkpoint")
+    imp.add_argument("weights", help=".npz written by python -m compat.convert_checkpoint")
+    imp.add_argument("--ckpt-dir", required=True, help="checkpoint directory to write")
+    imp.add_argument("--env", default="rlepso-bbob10d", help="the RLEPSO env id the checkpoint is for")
+    imp.set_defaults(func=cmd_import_metabox)
 
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1,0 +1,165 @@
+"""MetaBox's trained agents as plain arrays, and MetaBox's RLEPSO as a jppo checkpoint.
+
+MetaBox ships its pretrained agents as pickled torch objects (`metaevobox/model/bbob-10D/difficult/
+RLEPSO.pkl`, ...); unpickling them needs torch and metaevobox. `python -m compat.convert_checkpoint
+X.pkl out.npz` does that once, where both import, and writes this module's format: one `.npz` with
+
+    "<network>/<torch state_dict key>" -> array        (e.g. "actor/_Actor__mu_net.net.layer0-linear.weight")
+    "__meta__"                          -> JSON: {"format", "agent", "networks", "config", "learning_time"}
+
+which reads anywhere with numpy alone. `import_rlepso` turns MetaBox's RLEPSO weights into a jppo
+checkpoint of the `rlepso-bbob10d` preset, so `jppo eval` evaluates MetaBox's policy in jppo's env
+on the same paired swarms as jppo's own runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "jppo-metabox-weights/1"
+META_KEY = "__meta__"
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaBoxWeights:
+    """One converted MetaBox agent: its class name, its networks' state_dicts (numpy), its config."""
+
+    agent: str
+    networks: dict  # network name -> {torch state_dict key: np.ndarray}
+    config: dict  # MetaBox's config attributes that are plain numbers, strings or lists of them
+    learning_time: int = 0
+
+
+def write_weights(path: str | Path, weights: MetaBoxWeights) -> None:
+    """Write `weights` to `path` (.npz) atomically: a crash leaves the old file or none."""
+    path = Path(path)
+    arrays = {f"{net}/{key}": np.asarray(value) for net, sd in weights.networks.items() for key, value in sd.items()}
+    meta = {"format": FORMAT, "agent": weights.agent, "networks": list(weights.networks),
+            "config": weights.config, "learning_time": int(weights.learning_time)}
+    arrays[META_KEY] = np.asarray(json.dumps(meta))
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def read_weights(path: str | Path) -> MetaBoxWeights:
+    """Read a file written by `write_weights`; anything else is a ValueError saying what it is not."""
+    path = Path(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} is not a converted MetaBox agent (.npz from python -m compat.convert_checkpoint): "
+                         f"{err}") from None
+    with data:
+        if META_KEY not in data.files:
+            raise ValueError(f"{path} has no {META_KEY!r} entry: not written by python -m compat.convert_checkpoint")
+        meta = json.loads(str(data[META_KEY]))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path} has format {meta.get('format')!r}, this jppo reads {FORMAT!r}")
+        networks = {net: {} for net in meta["networks"]}
+        for name in data.files:
+            if name != META_KEY:
+                net, _, key = name.partition("/")
+                networks[net][key] = data[name]
+    return MetaBoxWeights(meta["agent"], networks, meta["config"], meta.get("learning_time", 0))
+
+
+def linear_layers(state_dict: dict, prefix: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The `(weight [out, in], bias [out])` pairs of the Linear layers under `prefix`, in order.
+
+    Raises a ValueError naming the prefix and the keys found when there is nothing there, or a
+    layer lacks its weight or bias.
+    """
+    scope = prefix.rstrip(".") + "."
+    layers: dict[str, dict] = {}
+    for key, value in state_dict.items():
+        if key.startswith(scope):
+            module, _, leaf = key[len(scope):].rpartition(".")
+            layers.setdefault(module, {})[leaf] = np.asarray(value)
+    if not layers:
+        raise ValueError(f"no parameters under {prefix!r}; the state_dict has {sorted(state_dict)}")
+    out = []
+    for module, leaves in layers.items():
+        if set(leaves) != {"weight", "bias"} or leaves["weight"].ndim != 2:
+            raise ValueError(f"{scope}{module} is not a Linear layer: it has "
+                             f"{ {k: v.shape for k, v in leaves.items()} }")
+        out.append((leaves["weight"], leaves["bias"]))
+    return out
+
+
+def load_mlp(mlp, layers: list[tuple[np.ndarray, np.ndarray]], name: str) -> None:
+    """Copy torch Linear `layers` into a jppo `MLP` (kernel = weight.T); checks every shape first."""
+    if len(layers) != len(mlp.layers):
+        raise ValueError(f"{name}: MetaBox's network has {len(layers)} Linear layers "
+                         f"{[w.shape for w, _ in layers]}, jppo's has {len(mlp.layers)}")
+    for i, ((w, b), layer) in enumerate(zip(layers, mlp.layers)):
+        if w.T.shape != layer.kernel[...].shape or b.shape != layer.bias[...].shape:
+            raise ValueError(f"{name} layer {i}: MetaBox weight {w.shape} (out, in), bias {b.shape} do not fit "
+                             f"jppo's kernel {layer.kernel[...].shape} (in, out), bias {layer.bias[...].shape}")
+    for (w, b), layer in zip(layers, mlp.layers):
+        layer.kernel[...] = np.asarray(w.T, layer.kernel[...].dtype)
+        layer.bias[...] = np.asarray(b, layer.bias[...].dtype)
+
+
+# MetaBox's RLEPSO (baseline/metabbo/rlepso.py): the actor's two MLPs and the critic's, by state_dict prefix.
+RLEPSO_LAYOUT = {"actor": {"mean": "_Actor__mu_net", "spread": "_Actor__sigma_net"},
+                 "critic": {"value": "_Critic__value_head"}}
+
+
+def rlepso_config(weights: MetaBoxWeights, env_id: str = "rlepso-bbob10d", **overrides):
+    """jppo's RLEPSO preset with what MetaBox's config says (lr, σ range, difficulty where jppo has it)."""
+    from jppo.config import TrainConfig, preset
+
+    c = weights.config
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {"learning_rate": c.get("lr"), "min_sigma": c.get("min_sigma"), "max_sigma": c.get("max_sigma"),
+              "gamma": c.get("gamma"), "clip_eps": c.get("eps_clip"), "num_epochs": c.get("K_epochs"),
+              "num_steps": c.get("n_step"), "bootstrap_terminal": True, "difficulty": c.get("train_difficulty")}
+    values = {k: v for k, v in values.items() if v is not None and k in known}
+    return preset(env_id, **{**values, **overrides})
+
+
+def rlepso_params(weights: MetaBoxWeights, actor, critic) -> None:
+    """Load MetaBox's RLEPSO weights into jppo's RLEPSO actor (`mean`, `spread` MLPs) and critic."""
+    if weights.agent != "RLEPSO":
+        raise ValueError(f"this is MetaBox's {weights.agent} agent, not RLEPSO")
+    modules = {"actor": actor, "critic": critic}
+    for net, parts in RLEPSO_LAYOUT.items():
+        if net not in weights.networks:
+            raise ValueError(f"the converted RLEPSO has no {net!r} network (it has {list(weights.networks)})")
+        for attr, prefix in parts.items():
+            load_mlp(getattr(modules[net], attr), linear_layers(weights.networks[net], prefix), f"{net}.{attr}")
+
+
+def import_rlepso(weights: MetaBoxWeights, ckpt_dir: str | Path, env_id: str = "rlepso-bbob10d", **overrides):
+    """Write MetaBox's RLEPSO as a jppo checkpoint in `ckpt_dir`; returns the config it was saved with.
+
+    The state is a fresh `NStepTrainer` state (seed `config.seed`) with MetaBox's weights in place
+    of the initial parameters; its update counter is MetaBox's learning steps / K.
+    """
+    import jax
+    from flax import nnx
+
+    from jppo.checkpoint import Checkpointer
+    from jppo.fit import make_trainer, seed_batched
+    from jppo.train import make_networks
+
+    config = rlepso_config(weights, env_id, **overrides)
+    trainer = make_trainer(config)
+    actor, critic = make_networks(trainer.env, config, jax.random.key(0))
+    rlepso_params(weights, actor, critic)
+    init, _ = seed_batched(trainer, 1)
+    state = init(jax.random.split(jax.random.key(config.seed), 1))
+    params = {"actor": nnx.state(actor, nnx.Param), "critic": nnx.state(critic, nnx.Param)}
+    params = jax.tree.map(lambda new, old: jax.numpy.asarray(new, old.dtype)[None], params, state.params)
+    state = state.replace(params=params, update=state.update * 0 + weights.learning_time // config.num_epochs)
+    ckpt = Checkpointer(ckpt_dir, keep=1)
+    try:
+        ckpt.save(state, config, num_seeds=1)
+    finally:
+        ckpt.close()
+    return config
