@@ -178,7 +178,7 @@ def test_shipped_rlepso_checkpoint_in_jppo_networks(tmp_path):
         critic = JCritic(1, (16, 8), rngs=nnx.Rngs(2), activation=jax.nn.relu)
         mc.rlepso_params(mc.read_weights(tmp_path / "RLEPSO.npz"), actor, critic)
         x = np.random.default_rng(0).uniform(0, 1, (64, 1))
-        action, logp, _ = agent.actor(torch.tensor(x), fixed_action=torch.full((64, 35), 0.5, dtype=torch.float64))
+        action, logp = agent.actor(torch.tensor(x), fixed_action=torch.full((64, 35), 0.5, dtype=torch.float64))[:2]
         jlogp = actor(x).log_prob(np.full((64, 35), 0.5))
         np.testing.assert_allclose(np.asarray(jlogp), logp.detach().numpy().reshape(-1), atol=1e-10, rtol=0)
         np.testing.assert_allclose(np.asarray(critic(x)), agent.critic(torch.tensor(x))[1].detach().numpy().reshape(-1),
