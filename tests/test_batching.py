@@ -138,10 +138,11 @@ def test_mixed_keeps_env_i_on_problem_i_mod_n():
 
 
 def test_single_trains_compiled_and_learns():
-    """Every window is one batch episode (4 steps): after 3n windows the schedule is in epoch 3, and
-    the policy's regret (μ ≈ 0.5 against targets 0.8-0.9) mostly gone."""
+    """Every window is one batch episode (4 steps), so each run of n windows is one epoch: the
+    problems come in reshuffled orders, and the policy's regret (μ ≈ 0.5 against targets 0.8-0.9)
+    is mostly gone at the end."""
     n = 4
-    config = dataclasses.replace(CONFIG, total_steps=4 * 4 * 240, num_envs=2)
+    config = dataclasses.replace(CONFIG, total_steps=2 * 4 * 240, num_envs=2)
     env = TargetSuite(n)
     trainer = NStepTrainer(config, env=env, env_params=env.default_params)
     state, metrics = jax.jit(trainer.train)(jax.random.key(1))
@@ -168,13 +169,17 @@ def test_resumed_single_run_ends_identical(tmp_path):
 
 
 def test_difficulty_goes_from_the_config_into_the_checkpoint_and_is_evals_default(tmp_path, monkeypatch):
+    """An RLEPSO run's config with difficulty 'difficult' is saved with its checkpoint, and `jppo eval`
+    reports on that split unless --difficulty says otherwise. (The saved state is a toy suite's, and eval
+    rebuilds that trainer: compiling RLEPSO's would take a minute and is not what is tested here.)"""
     from jppo import cli
+    from jppo import fit as fit_module
     from jppo.metabbo import report
 
     config = preset("rlepso-bbob10d", difficulty="difficult", num_envs=2, total_steps=20)
-    trainer = NStepTrainer(config)
-    assert trainer.num_problems == 8  # difficult: trains on the 8 problems of MetaBox's small set
-    init, _ = seed_batched(trainer, 1)
+    toy = lambda config, **kw: NStepTrainer(config, env=TargetSuite(3), env_params=TargetSuite(3).default_params)  # noqa: E731
+    monkeypatch.setattr(fit_module, "make_trainer", toy)
+    init, _ = seed_batched(toy(config), 1)
     ckpt = Checkpointer(tmp_path)
     ckpt.save(init(jax.random.split(jax.random.key(config.seed), 1)), config)
     ckpt.close()
@@ -201,6 +206,7 @@ def test_train_flags_reach_the_config(monkeypatch):
                   "--quiet"])
     config, trainer = seen[0]
     assert (config.difficulty, config.batching, trainer.num_problems, trainer.per_epoch) == ("all", "multi", 24, 3)
+    assert NStepTrainer(preset("rlepso-bbob10d", difficulty="difficult")).num_problems == 8  # MetaBox's small set
     assert preset("rlepso-bbob30d-log").batching == "single"  # MetaBox's train_mode default
 
 
