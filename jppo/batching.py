@@ -35,8 +35,6 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jppo.config import BATCHINGS
-
 SEED_PER_EPOCH, SEED_PER_ENV = 100, 5  # MetaBox's epoch_seed and id_seed (trainer.py:239-240)
 
 
@@ -108,9 +106,8 @@ def gather(suite_params, index: jax.Array):
 
 
 def check(mode: str, num_problems: int | None, num_envs: int, env_id: str) -> None:
-    """A clear ValueError when `mode` cannot fill a batch of `num_envs` from the env's problems."""
-    if mode not in BATCHINGS:
-        raise ValueError(f"batching must be one of {BATCHINGS}, got {mode!r}")
+    """A clear ValueError when `mode` (one of `jppo.config.BATCHINGS`) cannot fill a batch of
+    `num_envs` from the env's `num_problems` (None: not a problem suite)."""
     if num_problems is None:
         if mode != "mixed":
             raise ValueError(f"batching={mode!r} takes its problems from a problem suite; {env_id!r} is not one "
@@ -120,7 +117,8 @@ def check(mode: str, num_problems: int | None, num_envs: int, env_id: str) -> No
         raise ValueError(f"batching='mixed' puts env i on problem i mod N: num_envs must be a multiple of the "
                          f"{num_problems} train problems (each gets as many envs), got num_envs={num_envs}")
     if mode == "multi" and num_problems % num_envs:
-        raise ValueError(f"batching='multi' cuts each epoch's order of the {num_problems} train problems into batches "
-                         f"of num_envs different problems: num_envs must divide {num_problems}, got num_envs={num_envs} "
-                         f"(divisors: {[d for d in range(1, num_problems + 1) if num_problems % d == 0]})")
+        divisors = [d for d in range(1, num_problems + 1) if num_problems % d == 0]
+        raise ValueError(f"batching='multi' cuts each epoch's order of the {num_problems} train problems into "
+                         f"batches of num_envs different problems: num_envs must divide {num_problems}, "
+                         f"got num_envs={num_envs} (divisors: {divisors})")
 

@@ -74,7 +74,8 @@ def cmd_train(args) -> int:
         return 2
     where = f", host trainer ({args.vector_mode or 'sync'} envs)" if host.is_host_env(config.env_id) else ""
     if config.algorithm == "nstep" and getattr(trainer, "num_problems", None):
-        where += f", {config.difficulty or 'default'} split ({trainer.num_problems} problems), batching {config.batching}"
+        where += (f", {config.difficulty or 'default'} split ({trainer.num_problems} problems), "
+                  f"batching {config.batching}")
     print(f"Training PPO on {config.env_id}: {config.total_steps:,} steps × {args.seeds} seed(s), "
           f"{config.num_envs} envs × {config.num_steps} steps per update{where}")
     try:

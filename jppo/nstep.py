@@ -150,7 +150,8 @@ class NStepTrainer(UpdateLoop):
         c = self.config
         if c.batching == "mixed":
             return self.batch_params
-        return batching.gather(self.batch_params, batching.problems(c.batching, schedule, self.num_problems, c.num_envs))
+        problems = batching.problems(c.batching, schedule, self.num_problems, c.num_envs)
+        return batching.gather(self.batch_params, problems)
 
     def _reset(self, key, schedule: batching.Schedule):
         """Start the batch episode of `schedule`: 'mixed' from `key`, else from MetaBox's seeds."""

@@ -177,7 +177,10 @@ def test_difficulty_goes_from_the_config_into_the_checkpoint_and_is_evals_defaul
     from jppo.metabbo import report
 
     config = preset("rlepso-bbob10d", difficulty="difficult", num_envs=2, total_steps=20)
-    toy = lambda config, **kw: NStepTrainer(config, env=TargetSuite(3), env_params=TargetSuite(3).default_params)  # noqa: E731
+
+    def toy(config, **kw):
+        return NStepTrainer(config, env=TargetSuite(3), env_params=TargetSuite(3).default_params)
+
     monkeypatch.setattr(fit_module, "make_trainer", toy)
     init, _ = seed_batched(toy(config), 1)
     ckpt = Checkpointer(tmp_path)
@@ -211,11 +214,13 @@ def test_train_flags_reach_the_config(monkeypatch):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--env", "rlepso-bbob10d", "--difficulty", "medium"], "difficulty must be 'easy', 'difficult' or 'all', got 'medium'"),
+    (["--env", "rlepso-bbob10d", "--difficulty", "medium"],
+     "difficulty must be 'easy', 'difficult' or 'all', got 'medium'"),
     (["--env", "rlepso-bbob10d", "--batching", "multi", "--num-envs", "5"], "num_envs must divide 16, got num_envs=5"),
     (["--env", "rlepso-bbob10d", "--batching", "mixed", "--num-envs", "12"],
      "num_envs must be a multiple of the 16 train problems (each gets as many envs), got num_envs=12"),
-    (["--env", "rlepso-bbob10d", "--batching", "any"], "batching must be one of ('mixed', 'single', 'multi'), got 'any'"),
+    (["--env", "rlepso-bbob10d", "--batching", "any"],
+     "batching must be one of ('mixed', 'single', 'multi'), got 'any'"),
     (["--difficulty", "difficult"], "environment 'CartPole-v1' takes no option difficulty"),
     (["--batching", "single"], "batching='single': these settings belong to algorithm='nstep'"),
     (["--env", "rlepso-bbob10d", "--scale-rewards-per-env"], "needs env i to keep its problem: batching='mixed'"),

@@ -41,7 +41,7 @@ def make(env_id: str, **options) -> tuple[Environment, object]:
     unknown = sorted(set(options) - set(takes))
     if unknown:
         raise ValueError(f"environment {env_id!r} takes no option {', '.join(unknown)} "
-                         f"(its options: {', '.join(takes) or 'none'}; difficulty belongs to problem suites)")
+                         f"(its options: {', '.join(takes) or 'none'})")
     return factory(**options)
 
 
