@@ -58,7 +58,7 @@ def _jppo_episode(x64: bool, num_envs: int = NUM_ENVS):
     with jax.enable_x64(x64):
         problems, fids = bbob.bbob_suite(DIM, "all", "train")
         suite = jax.tree.map(lambda leaf: leaf[np.array(FIDS) - 1], problems)
-        config = preset("rlepso-bbob10d", num_envs=num_envs, total_steps=num_envs * 10 * 20)
+        config = preset("rlepso-bbob10d", num_envs=num_envs, total_steps=num_envs * 10 * 20, batching="mixed")
         trainer = NStepTrainer(config, env=RLEPSOEnv(), env_params=RLEPSOParams(problem=suite))
         state = [jax.jit(trainer.init)(jax.random.key(0))]
 
