@@ -35,7 +35,7 @@ One step, action a ∈ [0, 1]^NP (one number per particle; clipped, as MetaBox's
     v' = w v + c a r₁ (pbest - x) + c (1 - a) r₂ (gbest - x),    r₁, r₂ ~ U^{NP×1} (one per particle)
     v' = clip(v', -v_max, v_max),   x' = clip(x + v', lb, ub),   fes += NP
     pbest_i ← x'_i where c(x'_i) < c(pbest_i);  gbest ← the first argmin of c(x') where min c(x') < c(gbest)
-    s_g ← 0 if gbest improved else s_g + 1;    s_i ← 0 if c(x'_i) < c(x_i) (the previous *current* cost) else s_i + 1
+    s_g ← 0 if gbest improved else s_g + 1;   s_i ← 0 if c(x'_i) < c(x_i) (the previous *current* cost) else s_i + 1
     reward = 100 (c(gbest)_before - c(gbest)_after) / M  ≥ 0
     terminated = fes ≥ maxFEs                          (100 evaluations at reset + 199 steps at the defaults)
 
@@ -153,10 +153,10 @@ def check_action(action, population_size: int = 100) -> jax.Array:
     if isinstance(action, jax.core.Tracer):
         return action
     values = np.asarray(action)
-    nan = np.isnan(values).any()
-    if nan or values.min(initial=0.0) < 0.0 or values.max(initial=0.0) > 1.0:
-        raise ValueError(f"{expected}; got values in [{np.nanmin(values)}, {np.nanmax(values)}]"
-                         + (" and NaN" if nan else ""))
+    finite = values[~np.isnan(values)]
+    if finite.size < values.size or finite.min(initial=0.0) < 0.0 or finite.max(initial=0.0) > 1.0:
+        span = f"values in [{finite.min()}, {finite.max()}]" if finite.size else "no number"
+        raise ValueError(f"{expected}; got {span}" + (" and NaN" if finite.size < values.size else ""))
     return jnp.asarray(action)
 
 
@@ -301,10 +301,14 @@ class GLEETEnv(SwarmEnv):
 
     def pso_step(self, state: GLEETState, action, draws: StepDraws, params: GLEETParams):
         """(state, reward, terminated) from explicit draws."""
+        self._check_action(action)
+        return gleet_step(state, action, draws, self.evaluate_fn, params)
+
+    def _check_action(self, action) -> None:
+        """Shape [NP] (at trace time); values in [0, 1] when the action is a concrete array."""
         if jnp.shape(action) != (self.population_size,):
             raise ValueError(f"{_expected_action(self.population_size)}; got shape {tuple(jnp.shape(action))}")
-        check_action(action, self.population_size)  # values too, when they are concrete
-        return gleet_step(state, action, draws, self.evaluate_fn, params)
+        check_action(action, self.population_size)
 
     def reset(self, key, params: GLEETParams):
         check_params(params, self.population_size)
@@ -315,6 +319,7 @@ class GLEETEnv(SwarmEnv):
         return self.observation(state, params), state
 
     def step(self, key, state: GLEETState, action, params: GLEETParams):
+        self._check_action(action)  # before any work, so that a bad action fails fast
         draws = sample_step_draws(key, params.population_size, state.position.dtype)
         state, reward, terminated = self.pso_step(state, action, draws, params)
         info = {"cost": state.gbest_cost, "fes": state.fes}
