@@ -67,8 +67,8 @@ NUM_FEATURES = 9
 OBSERVATION_WIDTH = 3 * NUM_FEATURES
 
 __all__ = ["GLEETEnv", "GLEETParams", "GLEETState", "InitDraws", "StepDraws", "check_action", "cost_history",
-           "features", "fixed_action_policy", "gleet_step", "init_swarm", "max_generations", "rollout",
-           "sample_init_draws", "sample_step_draws", "suite"]
+           "features", "fixed_action_policy", "gleet_step", "init_swarm", "max_distance", "max_generations",
+           "observation", "rollout", "sample_init_draws", "sample_step_draws", "suite"]
 
 
 @struct.dataclass
