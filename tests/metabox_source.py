@@ -53,5 +53,11 @@ def rlepso_optimizer_class():
     return None if module is None else module.RLEPSO_Optimizer
 
 
+def gleet_optimizer_class():
+    module = load("environment.optimizer.gleet_optimizer",
+                  ("environment.problem.basic_problem", "environment.optimizer.learnable_optimizer"))
+    return None if module is None else module.GLEET_Optimizer
+
+
 def bbob_numpy():
     return load("environment.problem.SOO.COCO_BBOB.bbob_numpy", ("environment.problem.basic_problem",))

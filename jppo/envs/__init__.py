@@ -14,6 +14,7 @@ from jppo.envs.wrappers import AutoReset, EpisodeStats
 
 _REGISTRY: dict[str, Callable[..., tuple[Environment, object]]] = {}
 _LAZY = {f"rlepso-bbob{dim}d{suffix}": "jppo.metabbo.rlepso" for dim in (10, 30) for suffix in ("", "-log", "-rel")}
+_LAZY.update({f"gleet-bbob{dim}d": "jppo.metabbo.gleet" for dim in (10, 30)})
 
 
 def register(env_id: str, factory: Callable[..., tuple[Environment, object]]) -> None:

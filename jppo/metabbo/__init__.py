@@ -1,4 +1,4 @@
-"""MetaBBO in JAX: the BBOB suite, optimizer environments an agent steers (RLEPSO), the
+"""MetaBBO in JAX: the BBOB suite, optimizer environments an agent steers (RLEPSO, GLEET), the
 MetaBox presets and the evaluation report.
 
 Modules are imported on use (`jppo.metabbo.rlepso`, `jppo.metabbo.bbob`, ...): importing this

@@ -85,7 +85,10 @@ import numpy as np
 from flax import struct
 from jax import lax
 
-from jppo.envs.base import Box, Environment, default_float
+from jppo.envs.base import Box, default_float
+from jppo.metabbo.swarm import (InitDraws, SwarmEnv, bounds, check_budget, cost_history, default_evaluate, dim_of,
+                                 max_generations, new_cost_log, rollout, sample_init_draws, select_problem, uniform,
+                                 update_bests, update_cost_log)
 
 ACTIONS_PER_GROUP = 7
 
@@ -102,14 +105,6 @@ class RLEPSOParams:
     @property
     def log_interval(self) -> int:
         return self.max_fes // self.n_logpoint
-
-
-@struct.dataclass
-class InitDraws:
-    """Uniform [0, 1) draws of the initial swarm: positions, then velocities ([NP, D] each)."""
-
-    position: jax.Array
-    velocity: jax.Array
 
 
 @struct.dataclass
@@ -147,33 +142,10 @@ class RLEPSOState:
 # ---------------------------------------------------------------- sizes and checks
 
 
-def dim_of(problem) -> int:
-    return int(jnp.shape(problem.shift)[-1])
-
-
-def log_capacity(params: RLEPSOParams) -> int:
-    """Entries the cost log can reach: 1 + appends, and an append needs fes ≥ k·log_interval with
-    fes < maxFEs + 2·NP; never fewer than n_logpoint + 1 (the end pads to that)."""
-    appends = (params.max_fes - 1 + 2 * params.population_size) // params.log_interval
-    return max(params.n_logpoint + 1, 1 + appends)
-
-
-def max_generations(params: RLEPSOParams) -> int:
-    """Generations an episode can take at most (each adds ≥ NP evaluations, the reset adds NP)."""
-    return max(1, -(-(params.max_fes - params.population_size) // params.population_size))
-
-
 def check_params(params: RLEPSOParams, n_groups: int) -> None:
-    for name in ("max_fes", "population_size", "n_logpoint"):
-        value = getattr(params, name)
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"params.{name} must be a positive integer, got {value!r}")
+    check_budget(params)
     if params.population_size < n_groups:
         raise ValueError(f"params.population_size must be ≥ n_groups = {n_groups}, got {params.population_size}")
-    if params.log_interval < 1:
-        raise ValueError(f"params.max_fes ({params.max_fes}) must be ≥ params.n_logpoint ({params.n_logpoint})")
-    if np.ndim(params.problem.shift) not in (1, 2):
-        raise ValueError(f"params.problem.shift must have shape [D] or [N, D], got {np.shape(params.problem.shift)}")
 
 
 def check_action(action, n_groups: int = 5) -> jax.Array:
@@ -195,13 +167,6 @@ def check_action(action, n_groups: int = 5) -> jax.Array:
 
 
 # ---------------------------------------------------------------- random draws
-
-
-def sample_init_draws(key, population_size: int, dim: int, dtype=None) -> InitDraws:
-    dtype = dtype or default_float()
-    k_pos, k_vel = jax.random.split(key)
-    shape = (population_size, dim)
-    return InitDraws(jax.random.uniform(k_pos, shape, dtype), jax.random.uniform(k_vel, shape, dtype))
 
 
 def sample_step_draws(key, population_size: int, dim: int, dtype=None) -> StepDraws:
@@ -226,16 +191,6 @@ def learning_probability(population_size: int, dtype=None) -> jax.Array:
     i = np.arange(population_size)
     pc = 0.05 + 0.45 * np.exp(10 * i / (population_size - 1)) / (np.exp(10) - 1)
     return jnp.asarray(pc, dtype or default_float())
-
-
-def bounds(problem, dim: int, dtype):
-    lb = jnp.broadcast_to(jnp.asarray(problem.lb, dtype), (dim,))
-    ub = jnp.broadcast_to(jnp.asarray(problem.ub, dtype), (dim,))
-    return lb, ub, 0.1 * (ub - lb)
-
-
-def _uniform(low, high, u):
-    return low + (high - low) * u  # numpy's RandomState.uniform, operation for operation
 
 
 def group_coefficients(action, stagnation, n_groups: int, group_stride: int):
@@ -285,39 +240,22 @@ def fdr_velocity(state: RLEPSOState, draws: StepDraws):
     return draws.fdr * (target - pos)
 
 
-def _update_bests(state: RLEPSOState, position, cost):
-    """pbest / gbest where strictly better (argmin: the first of equal minima, as numpy)."""
-    better = cost < state.pbest_cost
-    best = jnp.argmin(cost)
-    gbest_better = cost[best] < state.gbest_cost
-    return state.replace(
-        position=position,
-        cost=cost,
-        pbest_position=jnp.where(better[:, None], position, state.pbest_position),
-        pbest_cost=jnp.where(better, cost, state.pbest_cost),
-        gbest_position=jnp.where(gbest_better, position[best], state.gbest_position),
-        gbest_cost=jnp.where(gbest_better, cost[best], state.gbest_cost),
-    )
-
-
 def init_swarm(problem, draws: InitDraws, evaluate_fn, optimum_fn, params: RLEPSOParams) -> RLEPSOState:
     """The initial swarm from explicit draws (MetaBox's ``init_population``)."""
     dtype = draws.position.dtype
     dim = draws.position.shape[1]
     lb, ub, vmax = bounds(problem, dim, dtype)
     optimum = jnp.asarray(optimum_fn(problem), dtype)
-    position = _uniform(lb, ub, draws.position)
-    velocity = _uniform(-vmax, vmax, draws.velocity)
+    position = uniform(lb, ub, draws.position)
+    velocity = uniform(-vmax, vmax, draws.velocity)
     cost = jnp.asarray(evaluate_fn(problem, position), dtype) - optimum
     best = jnp.argmin(cost)
-    capacity = log_capacity(params)
-    cost_log = jnp.full((capacity,), jnp.nan, dtype).at[0].set(cost[best])
     one = jnp.ones((), jnp.int32)
     return RLEPSOState(
         problem=problem, optimum=optimum, position=position, velocity=velocity, cost=cost,
         pbest_position=position, pbest_cost=cost, gbest_position=position[best], gbest_cost=cost[best],
         stagnation=jnp.zeros_like(cost), fes=one * params.population_size, log_index=one, log_len=one,
-        cost_log=cost_log,
+        cost_log=new_cost_log(cost[best], params),
     )  # fmt: skip
 
 
@@ -355,44 +293,26 @@ def swarm_step(state: RLEPSOState, coefficients, draws: StepDraws, evaluate_fn, 
     position = jnp.clip(state.position + velocity, lb, ub)
 
     # The re-initialisation candidates do not depend on the swarm: evaluate them with the new positions.
-    fresh_position = _uniform(lb, ub, draws.reinit_position)
-    fresh_velocity = _uniform(-vmax, vmax, draws.reinit_velocity)
+    fresh_position = uniform(lb, ub, draws.reinit_position)
+    fresh_velocity = uniform(-vmax, vmax, draws.reinit_velocity)
     both = jnp.asarray(evaluate_fn(state.problem, jnp.concatenate([position, fresh_position])), dtype) - state.optimum
     cost, fresh_cost = both[:n], both[n:]
 
     stagnation = jnp.where(cost < state.cost, 0.0, state.stagnation + 1)
-    moved = _update_bests(state, position, cost).replace(velocity=velocity, stagnation=stagnation,
+    moved = update_bests(state, position, cost).replace(velocity=velocity, stagnation=stagnation,
                                                          fes=state.fes + n)
 
     reinit = draws.reinit < mutation * 0.01 * stagnation
     position = jnp.where(reinit[:, None], fresh_position, moved.position)
     velocity = jnp.where(reinit[:, None], fresh_velocity, moved.velocity)
     cost = jnp.where(reinit, fresh_cost, moved.cost)
-    state = _update_bests(moved, position, cost).replace(velocity=velocity,
+    state = update_bests(moved, position, cost).replace(velocity=velocity,
                                                          fes=moved.fes + jnp.sum(reinit, dtype=jnp.int32))
 
-    state = _log_cost(state, params)
     terminated = state.fes >= params.max_fes
-    closed = _close_log(state, params)
-    state = state.replace(cost_log=jnp.where(terminated, closed.cost_log, state.cost_log),
-                          log_len=jnp.where(terminated, closed.log_len, state.log_len))
+    state = update_cost_log(state, params, terminated)
     reward = jnp.where(state.gbest_cost < previous_gbest, 1.0, -1.0).astype(dtype)
     return state, reward, terminated
-
-
-def _log_cost(state: RLEPSOState, params: RLEPSOParams) -> RLEPSOState:
-    due = state.fes >= state.log_index * params.log_interval
-    cost_log = jnp.where(due, state.cost_log.at[state.log_len].set(state.gbest_cost), state.cost_log)
-    step = due.astype(jnp.int32)
-    return state.replace(cost_log=cost_log, log_index=state.log_index + step, log_len=state.log_len + step)
-
-
-def _close_log(state: RLEPSOState, params: RLEPSOParams) -> RLEPSOState:
-    """The end of an episode: pad to n_logpoint + 1 entries with gbest, or overwrite the last one."""
-    final_len = jnp.maximum(state.log_len, params.n_logpoint + 1)
-    i = jnp.arange(state.cost_log.shape[0])
-    fill = ((i >= state.log_len) & (i < final_len)) | (i == final_len - 1)
-    return state.replace(cost_log=jnp.where(fill, state.gbest_cost, state.cost_log), log_len=final_len)
 
 
 def log_improvement(previous_cost, cost, floor: float = 1e-8):
@@ -405,33 +325,7 @@ def relative_improvement(previous_cost, cost, initial_cost, floor: float = 1e-8)
     return (previous_cost - cost) / jnp.maximum(initial_cost, floor)
 
 
-def cost_history(state: RLEPSOState) -> np.ndarray:
-    """MetaBox's ``optimizer.cost``: the logged costs, [log_len] for one state, [..., log_len] for a
-    batch (which must agree on the length; 51 entries for every finished default episode)."""
-    lengths = np.asarray(state.log_len)
-    if lengths.size and not (lengths == lengths.flat[0]).all():
-        raise ValueError(f"the states' cost logs differ in length: {sorted(set(lengths.ravel().tolist()))}")
-    return np.asarray(state.cost_log)[..., : int(lengths.flat[0])]
-
-
-# ---------------------------------------------------------------- the environment
-
-
-def _default_evaluate(problem, x):
-    from jppo.metabbo import bbob
-
-    return bbob.evaluate(problem, x, bias=False)  # costs f(x) - f(x*) keep their float32 precision
-
-
-def _select(problem, key):
-    """One problem of a suite (leading axis on every leaf), drawn uniformly; a single problem as is."""
-    if jnp.ndim(problem.shift) == 1:
-        return problem
-    i = jax.random.randint(key, (), 0, jnp.shape(problem.shift)[0])
-    return jax.tree.map(lambda leaf: jnp.asarray(leaf)[i], problem)
-
-
-class RLEPSOEnv(Environment):
+class RLEPSOEnv(SwarmEnv):
     """MetaBox's RLEPSO optimizer as a JAX environment (see the module docstring).
 
     `evaluate_fn(problem, x[..., D]) -> f(x)[...]` defaults to `jppo.metabbo.bbob.evaluate(..., bias=False)`;
@@ -456,7 +350,7 @@ class RLEPSOEnv(Environment):
                 (n_groups - 1) * group_stride + ACTIONS_PER_GROUP > ACTIONS_PER_GROUP * n_groups:
             raise ValueError(f"group_stride must be an integer in [0, 7] so every group's 7 actions exist, "
                              f"got {group_stride!r}")
-        self.evaluate_fn = evaluate_fn or _default_evaluate
+        self.evaluate_fn = evaluate_fn or default_evaluate
         self.optimum_fn = optimum_fn or (lambda problem: self.evaluate_fn(problem, problem.shift))
         self.n_groups = n_groups
         self.group_stride = group_stride
@@ -470,18 +364,6 @@ class RLEPSOEnv(Environment):
 
     def check_action(self, action) -> jax.Array:
         return check_action(action, self.n_groups)
-
-    def batch_params(self, params: RLEPSOParams, num_envs: int) -> RLEPSOParams:
-        """Environment i works on problem i mod N of a suite of N; a single problem goes to every env."""
-        n = self.num_problems(params)
-        if n is None:
-            return super().batch_params(params, num_envs)
-        index = np.arange(num_envs) % n
-        return params.replace(problem=jax.tree.map(lambda leaf: jnp.asarray(leaf)[index], params.problem))
-
-    def num_problems(self, params: RLEPSOParams) -> int | None:
-        """N for a suite (`shift` [N, D]), None for a single problem (`shift` [D])."""
-        return None if jnp.ndim(params.problem.shift) == 1 else int(jnp.shape(params.problem.shift)[0])
 
     def observation(self, state: RLEPSOState, params: RLEPSOParams):
         return jnp.reshape(state.fes.astype(state.position.dtype) / params.max_fes, (1,))
@@ -504,7 +386,7 @@ class RLEPSOEnv(Environment):
     def reset(self, key, params: RLEPSOParams):
         check_params(params, self.n_groups)
         problem_key, init_key = jax.random.split(key)
-        problem = _select(params.problem, problem_key)
+        problem = select_problem(params.problem, problem_key)
         draws = sample_init_draws(init_key, params.population_size, dim_of(problem))
         state = self.init(problem, draws, params)
         return self.observation(state, params), state
@@ -519,29 +401,6 @@ class RLEPSOEnv(Environment):
         width = self.action_space.shape[0]
         if jnp.shape(action) != (width,):
             raise ValueError(f"action must have shape ({width},) per environment, got {tuple(jnp.shape(action))}")
-
-
-def rollout(env: RLEPSOEnv, params: RLEPSOParams, key, policy: Callable, num_steps: int | None = None):
-    """One episode under `lax.scan`: `policy(key, obs) -> action`. Runs `max_generations(params)`
-    steps (or `num_steps`); after termination the state is frozen and rewards are 0.
-    Returns (final state, {'reward', 'done', 'cost', 'fes'} each [steps])."""
-    num_steps = max_generations(params) if num_steps is None else num_steps
-    reset_key, key = jax.random.split(key)
-    obs, state = env.reset(reset_key, params)
-
-    def one(carry, step_key):
-        obs, state, done = carry
-        act_key, env_key = jax.random.split(step_key)
-        action = policy(act_key, obs)
-        new_obs, new_state, reward, terminated, _, _ = env.step(env_key, state, action, params)
-        keep = lambda new, old: jnp.where(done, old, new)  # noqa: E731
-        state = jax.tree.map(keep, new_state, state)
-        out = {"reward": jnp.where(done, 0.0, reward), "done": done | terminated, "cost": state.gbest_cost,
-               "fes": state.fes}
-        return (keep(new_obs, obs), state, done | terminated), out
-
-    (_, state, _), trajectory = jax.lax.scan(one, (obs, state, jnp.zeros((), bool)), jax.random.split(key, num_steps))
-    return state, trajectory
 
 
 class PlainPSO(RLEPSOEnv):

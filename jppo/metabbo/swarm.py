@@ -1,0 +1,184 @@
+r"""Pieces the particle-swarm environments (RLEPSO, GLEET) share: bounds, the initial swarm's draws,
+problem suites, MetaBox's cost log and a scanned rollout.
+
+Params objects here are any with `problem`, `max_fes`, `population_size`, `n_logpoint` and
+`log_interval` (= max_fes // n_logpoint); states any with `gbest_cost`, `fes`, `log_index`,
+`log_len` and `cost_log`.
+
+MetaBox's cost log (``optimizer.cost``): c(gbest) of the initial swarm, then c(gbest) appended after
+a step whenever fes ≥ log_index · log_interval (log_index then + 1, at most once a step); when the
+episode ends the log is padded with c(gbest) to n_logpoint + 1 entries, or its last entry
+overwritten with c(gbest) when it already has that many.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jppo.envs.base import Environment, default_float
+
+
+@struct.dataclass
+class InitDraws:
+    """Uniform [0, 1) draws of the initial swarm: positions, then velocities ([NP, D] each)."""
+
+    position: jax.Array
+    velocity: jax.Array
+
+
+def dim_of(problem) -> int:
+    return int(jnp.shape(problem.shift)[-1])
+
+
+def bounds(problem, dim: int, dtype):
+    """(lb, ub, v_max = 0.1 (ub - lb)), each broadcast to [D]."""
+    lb = jnp.broadcast_to(jnp.asarray(problem.lb, dtype), (dim,))
+    ub = jnp.broadcast_to(jnp.asarray(problem.ub, dtype), (dim,))
+    return lb, ub, 0.1 * (ub - lb)
+
+
+def uniform(low, high, u):
+    return low + (high - low) * u  # numpy's RandomState.uniform, operation for operation
+
+
+def sample_init_draws(key, population_size: int, dim: int, dtype=None) -> InitDraws:
+    dtype = dtype or default_float()
+    k_pos, k_vel = jax.random.split(key)
+    shape = (population_size, dim)
+    return InitDraws(jax.random.uniform(k_pos, shape, dtype), jax.random.uniform(k_vel, shape, dtype))
+
+
+def update_bests(state, position, cost):
+    """The swarm moved to `position` with costs `cost`; pbest / gbest where strictly better (argmin: the
+    first of equal minima, as numpy). `state` has the fields position, cost, pbest_*, gbest_*."""
+    better = cost < state.pbest_cost
+    best = jnp.argmin(cost)
+    gbest_better = cost[best] < state.gbest_cost
+    return state.replace(
+        position=position,
+        cost=cost,
+        pbest_position=jnp.where(better[:, None], position, state.pbest_position),
+        pbest_cost=jnp.where(better, cost, state.pbest_cost),
+        gbest_position=jnp.where(gbest_better, position[best], state.gbest_position),
+        gbest_cost=jnp.where(gbest_better, cost[best], state.gbest_cost),
+    )
+
+
+def check_budget(params) -> None:
+    """The sizes every swarm env needs: positive integers, max_fes ≥ n_logpoint, shift [D] or [N, D]."""
+    for name in ("max_fes", "population_size", "n_logpoint"):
+        value = getattr(params, name)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"params.{name} must be a positive integer, got {value!r}")
+    if params.log_interval < 1:
+        raise ValueError(f"params.max_fes ({params.max_fes}) must be ≥ params.n_logpoint ({params.n_logpoint})")
+    if np.ndim(params.problem.shift) not in (1, 2):
+        raise ValueError(f"params.problem.shift must have shape [D] or [N, D], got {np.shape(params.problem.shift)}")
+
+
+def log_capacity(params) -> int:
+    """Entries the cost log can reach: 1 + appends, and an append needs fes ≥ k·log_interval with
+    fes < maxFEs + 2·NP; never fewer than n_logpoint + 1 (the end pads to that)."""
+    appends = (params.max_fes - 1 + 2 * params.population_size) // params.log_interval
+    return max(params.n_logpoint + 1, 1 + appends)
+
+
+def max_generations(params) -> int:
+    """Generations an episode can take at most (each adds ≥ NP evaluations, the reset adds NP)."""
+    return max(1, -(-(params.max_fes - params.population_size) // params.population_size))
+
+
+def new_cost_log(first_cost, params) -> jax.Array:
+    """The log at reset: [c(gbest), NaN, ...] of `log_capacity(params)` entries."""
+    return jnp.full((log_capacity(params),), jnp.nan, first_cost.dtype).at[0].set(first_cost)
+
+
+def log_cost(state, params):
+    due = state.fes >= state.log_index * params.log_interval
+    cost_log = jnp.where(due, state.cost_log.at[state.log_len].set(state.gbest_cost), state.cost_log)
+    step = due.astype(jnp.int32)
+    return state.replace(cost_log=cost_log, log_index=state.log_index + step, log_len=state.log_len + step)
+
+
+def close_log(state, params):
+    """The end of an episode: pad to n_logpoint + 1 entries with gbest, or overwrite the last one."""
+    final_len = jnp.maximum(state.log_len, params.n_logpoint + 1)
+    i = jnp.arange(state.cost_log.shape[0])
+    fill = ((i >= state.log_len) & (i < final_len)) | (i == final_len - 1)
+    return state.replace(cost_log=jnp.where(fill, state.gbest_cost, state.cost_log), log_len=final_len)
+
+
+def update_cost_log(state, params, terminated):
+    """One step's logging: append when due, then close the log if the episode `terminated`."""
+    state = log_cost(state, params)
+    closed = close_log(state, params)
+    return state.replace(cost_log=jnp.where(terminated, closed.cost_log, state.cost_log),
+                         log_len=jnp.where(terminated, closed.log_len, state.log_len))
+
+
+def cost_history(state) -> np.ndarray:
+    """MetaBox's ``optimizer.cost``: the logged costs, [log_len] for one state, [..., log_len] for a
+    batch (which must agree on the length; 51 entries for every finished default episode)."""
+    lengths = np.asarray(state.log_len)
+    if lengths.size and not (lengths == lengths.flat[0]).all():
+        raise ValueError(f"the states' cost logs differ in length: {sorted(set(lengths.ravel().tolist()))}")
+    return np.asarray(state.cost_log)[..., : int(lengths.flat[0])]
+
+
+def default_evaluate(problem, x):
+    from jppo.metabbo import bbob
+
+    return bbob.evaluate(problem, x, bias=False)  # costs f(x) - f(x*) keep their float32 precision
+
+
+def select_problem(problem, key):
+    """One problem of a suite (leading axis on every leaf), drawn uniformly; a single problem as is."""
+    if jnp.ndim(problem.shift) == 1:
+        return problem
+    i = jax.random.randint(key, (), 0, jnp.shape(problem.shift)[0])
+    return jax.tree.map(lambda leaf: jnp.asarray(leaf)[i], problem)
+
+
+class SwarmEnv(Environment):
+    """Base of the swarm envs: params hold one problem or a suite (`problem` with a leading axis)."""
+
+    def batch_params(self, params, num_envs: int):
+        """Environment i works on problem i mod N of a suite of N (the whole suite as the batch when
+        num_envs = N, MetaBox's batch of train problems); a single problem goes to every env."""
+        n = self.num_problems(params)
+        if n is None:
+            return super().batch_params(params, num_envs)
+        index = np.arange(num_envs) % n
+        return params.replace(problem=jax.tree.map(lambda leaf: jnp.asarray(leaf)[index], params.problem))
+
+    def num_problems(self, params) -> int | None:
+        """N for a suite (`shift` [N, D]), None for a single problem (`shift` [D])."""
+        return None if jnp.ndim(params.problem.shift) == 1 else int(jnp.shape(params.problem.shift)[0])
+
+
+def rollout(env: Environment, params, key, policy: Callable, num_steps: int | None = None):
+    """One episode under `lax.scan`: `policy(key, obs) -> action`. Runs `max_generations(params)`
+    steps (or `num_steps`); after termination the state is frozen and rewards are 0.
+    Returns (final state, {'reward', 'done', 'cost', 'fes'} each [steps])."""
+    num_steps = max_generations(params) if num_steps is None else num_steps
+    reset_key, key = jax.random.split(key)
+    obs, state = env.reset(reset_key, params)
+
+    def one(carry, step_key):
+        obs, state, done = carry
+        act_key, env_key = jax.random.split(step_key)
+        action = policy(act_key, obs)
+        new_obs, new_state, reward, terminated, _, _ = env.step(env_key, state, action, params)
+        keep = lambda new, old: jnp.where(done, old, new)  # noqa: E731
+        state = jax.tree.map(keep, new_state, state)
+        out = {"reward": jnp.where(done, 0.0, reward), "done": done | terminated, "cost": state.gbest_cost,
+               "fes": state.fes}
+        return (keep(new_obs, obs), state, done | terminated), out
+
+    (_, state, _), trajectory = jax.lax.scan(one, (obs, state, jnp.zeros((), bool)), jax.random.split(key, num_steps))
+    return state, trajectory
