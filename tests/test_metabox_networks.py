@@ -66,7 +66,7 @@ def check_against_twin(jmod, tmod, j_fn, t_fn, inputs, seed=0):
         out = j_fn(nnx.merge(graphdef, p, rest, copy=True), *xs)
         return jnp.sum(out * w), out
 
-    (_, j_out), (g_params, g_in) = jax.value_and_grad(loss, argnums=(0, 1), has_aux=True)(
+    (_, j_out), (g_params, g_in) = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))(
         params, [jnp.asarray(x) for x in inputs])
     diffs = {"out": max_diff(j_out, t_out.detach().numpy())}
     for i, (gj, xt) in enumerate(zip(g_in, t_in)):
