@@ -120,3 +120,34 @@ def load_torch_state_dict(mlp: MLP, state_dict, prefix: str = "") -> None:
     for name, layer in zip(names, mlp.layers):
         layer.kernel[...] = jnp.asarray(modules[name]["weight"].T, layer.kernel[...].dtype)
         layer.bias[...] = jnp.asarray(modules[name]["bias"], layer.bias[...].dtype)
+
+
+# MetaBox's own networks (metaevobox/baseline/metabbo): modules, the GLEET / RLEPSO / RLDAS actors and
+# critics with MetaBox's call conventions and torch parameter names, and the state_dict loader.
+from jppo.metabbo.networks import (  # noqa: E402,F401
+    MLP as MetaBoxMLP,
+    BatchNorm1d,
+    EmbeddingNet,
+    FFandNormsubLayer,
+    GLEETActor,
+    GLEETCritic,
+    InstanceNorm1d,
+    MultiHeadAttention,
+    MultiHeadAttentionLayerforCritic,
+    MultiHeadAttentionsubLayer,
+    MultiHeadCompat,
+    MultiHeadEncoder,
+    Normalization,
+    PositionalEncoding,
+    RLDASActor,
+    RLDASCritic,
+    RLEPSOActor,
+    RLEPSOCritic,
+    SkipConnection,
+    StateDictError,
+    gleet_networks,
+    load_state_dict,
+    rldas_observation,
+    state_dict,
+    torch_layout,
+)

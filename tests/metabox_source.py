@@ -61,3 +61,43 @@ def gleet_optimizer_class():
 
 def bbob_numpy():
     return load("environment.problem.SOO.COCO_BBOB.bbob_numpy", ("environment.problem.basic_problem",))
+
+
+def metabbo_agent_module(name: str):
+    """`metaevobox.baseline.metabbo.<name>` (e.g. 'gleet', 'rldas', 'rlepso') for its torch networks, or None.
+
+    From an installed metaevobox when there is one; else from JPPO_METABOX_SRC, with a stand-in for
+    `rl.ppo` (its ParallelEnv needs gym, GPUtil, ...): the names the agent modules take from it by
+    `from ...rl.ppo import *` (torch, numpy, typing, a `PPO_Agent` base) and nothing of its loop.
+    """
+    try:
+        return importlib.import_module(f"metaevobox.baseline.metabbo.{name}")
+    except Exception:
+        pass
+    src = os.environ.get(ENV)
+    if not src or not os.path.isfile(os.path.join(src, "baseline", "metabbo", f"{name}.py")):
+        return None
+    import copy
+    import math
+    import typing
+
+    import numpy as np
+    import torch
+
+    stubs = {}
+    for parent in ("metaevobox", "metaevobox.rl"):
+        if parent not in sys.modules:
+            package = types.ModuleType(parent)
+            package.__path__ = [os.path.join(src, *parent.split(".")[1:])]
+            stubs[parent] = package
+    ppo = types.ModuleType("metaevobox.rl.ppo")
+    ppo.__dict__.update(torch=torch, np=np, math=math, copy=copy, os=os, nn=torch.nn,
+                        PPO_Agent=type("PPO_Agent", (), {}), Memory=type("Memory", (), {}),
+                        **{n: getattr(typing, n) for n in ("Optional", "Union", "Literal", "List", "Tuple", "Any", "Dict")})
+    stubs["metaevobox.rl.ppo"] = ppo
+    sys.modules.update(stubs)
+    try:
+        return load(f"baseline.metabbo.{name}", ("rl.utils", "baseline.metabbo.networks"))
+    finally:
+        for n in stubs:
+            sys.modules.pop(n, None)

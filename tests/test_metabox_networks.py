@@ -1,0 +1,536 @@
+"""jppo.metabbo.networks against torch: MetaBox's modules and the GLEET / RLEPSO / RLDAS actors and
+critics. Each NNX module gets the weights of a torch twin (tests/metabox_torch_twins.py, written
+from the definitions) through `load_state_dict`; in float64 outputs and gradients (inputs and
+parameters) agree to 1e-10. With JPPO_METABOX_SRC set, MetaBox's own torch networks too, and the
+checkpoints shipped in metaevobox (those need an importable metaevobox to unpickle)."""
+
+from __future__ import annotations
+
+import os
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+torch = pytest.importorskip("torch")
+
+from jppo.metabbo import networks as N  # noqa: E402
+from tests import metabox_torch_twins as T  # noqa: E402
+from tests.metabox_source import ENV, SKIP_REASON, metabbo_agent_module  # noqa: E402
+
+TOL = 1e-10
+
+
+@pytest.fixture(autouse=True)
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def seeded(twin_factory, seed=0):
+    torch.manual_seed(seed)
+    return twin_factory().double()
+
+
+def randomise_affine(tmod, seed=1):
+    """Norm layers start at weight 1, bias 0; give them random values so the test sees them."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in tmod.named_parameters():
+            if "normalizer" in name:
+                p.copy_(torch.rand(p.shape, generator=g, dtype=p.dtype) + 0.5)
+
+
+def max_diff(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.max(np.abs(a - b))) if a.size else 0.0
+
+
+def check_against_twin(jmod, tmod, j_fn, t_fn, inputs, seed=0):
+    """Load tmod's weights into jmod; compare j_fn(jmod, *x) with t_fn(tmod, *x), and the gradients of
+    Σ w·out (w random) w.r.t. the inputs and every parameter. Returns the largest difference."""
+    N.load_state_dict(jmod, tmod.state_dict())
+    t_in = [torch.tensor(np.asarray(x), dtype=torch.float64, requires_grad=True) for x in inputs]
+    t_out = t_fn(tmod, *t_in)
+    w = np.random.default_rng(seed).normal(size=tuple(t_out.shape))
+    tmod.zero_grad()
+    (t_out * torch.tensor(w)).sum().backward()
+
+    graphdef, params, rest = nnx.split(jmod, nnx.Param, ...)
+
+    def loss(p, xs):  # copy: fresh variables in this trace, which training-mode BatchNorm may write to
+        out = j_fn(nnx.merge(graphdef, p, rest, copy=True), *xs)
+        return jnp.sum(out * w), out
+
+    (_, j_out), (g_params, g_in) = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))(
+        params, [jnp.asarray(x) for x in inputs])
+    diffs = {"out": max_diff(j_out, t_out.detach().numpy())}
+    for i, (gj, xt) in enumerate(zip(g_in, t_in)):
+        diffs[f"d input{i}"] = max_diff(gj, xt.grad.numpy())
+    j_grads = N.state_dict(nnx.merge(graphdef, g_params, rest))
+    for name, p in tmod.named_parameters():
+        diffs[f"d {name}"] = max_diff(j_grads[name], np.zeros(p.shape) if p.grad is None else p.grad.numpy())
+    worst = max(diffs, key=diffs.get)
+    assert diffs[worst] < TOL, f"{worst}: {diffs[worst]:.3g}"
+    assert set(j_grads) >= {n for n, _ in tmod.named_parameters()}
+    return diffs[worst]
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape)
+
+
+# --------------------------------------------------------------------------- shared modules
+
+
+def test_mlp_matches_torch():
+    """One layer per activation (one compiled check): Linear → Dropout(0) → activation, 'None' last."""
+    acts = ["ReLU", "LeakyReLU", "Tanh", "Sigmoid", "GELU", "ELU", "Softplus", "None"]
+    sizes = [5, 7, 6, 7, 6, 7, 6, 5, 3]
+    config = [{"in": a, "out": b, "drop_out": 0.0 if i % 2 else 0, "activation": f}
+              for i, (a, b, f) in enumerate(zip(sizes[:-1], sizes[1:], acts))]
+    check_against_twin(N.MLP(config, rngs=nnx.Rngs(0)), seeded(lambda: T.TMLP(config)),
+                       lambda m, x: m(x), lambda m, x: m(x), [rand(4, 5) * 3])
+    assert list(N.torch_layout(N.MLP(config[:2], rngs=nnx.Rngs(0)))) == [
+        "net.layer0-linear.weight", "net.layer0-linear.bias", "net.layer1-linear.weight", "net.layer1-linear.bias"]
+
+
+def test_embedding_matches_torch():
+    check_against_twin(N.EmbeddingNet(9, 16, rngs=nnx.Rngs(0)), seeded(lambda: T.TEmbedding(9, 16)),
+                       lambda m, x: m(x), lambda m, x: m(x), [rand(2, 5, 9)])
+
+
+@pytest.mark.parametrize("mode", ["layer", "batch", "instance"])
+def test_normalization_matches_torch(mode):
+    twin = seeded(lambda: T.TNorm(6, mode))
+    randomise_affine(twin)
+    check_against_twin(N.Normalization(6, mode), twin, lambda m, x: m(x), lambda m, x: m(x), [rand(3, 5, 6) * 2 + 1])
+
+
+def test_layer_normalization_is_joint_unbiased_and_plain():
+    """'layer': per sample over population × features jointly, ddof = 1, eps inside the sqrt, no affine."""
+    x = rand(2, 4, 3)
+    y = np.asarray(N.Normalization(3, "layer")(jnp.asarray(x)))
+    flat = x.reshape(2, -1)
+    expected = (x - flat.mean(1)[:, None, None]) / np.sqrt(flat.var(1, ddof=1)[:, None, None] + 1e-5)
+    assert max_diff(y, expected) < 1e-14
+    assert N.torch_layout(N.Normalization(3, "layer")) == {}
+
+
+def test_batch_norm_running_statistics_and_eval_mode():
+    twin = seeded(lambda: T.TNorm(4, "batch"))
+    randomise_affine(twin)
+    mine = N.Normalization(4, "batch")
+    N.load_state_dict(mine, twin.state_dict())
+    for seed in range(3):  # training mode: batch statistics, running statistics updated
+        x = rand(3, 5, 4, seed=seed) * 2 + 1
+        assert max_diff(mine(jnp.asarray(x)), twin(torch.tensor(x)).detach().numpy()) < TOL
+    for name, value in twin.state_dict().items():
+        assert max_diff(N.state_dict(mine)[name], value.numpy()) < TOL, name
+    mine.eval(), twin.eval()
+    x = rand(2, 3, 4, seed=9)
+    assert max_diff(mine(jnp.asarray(x)), twin(torch.tensor(x)).detach().numpy()) < TOL
+
+
+def test_unknown_normalization_is_refused():
+    with pytest.raises(ValueError, match="normalization must be"):
+        N.Normalization(4, "group")
+
+
+@pytest.mark.parametrize("cross", [False, True])
+def test_attention_matches_torch(cross):
+    inputs = [rand(2, 5, 8), rand(2, 3, 8, seed=1)] if cross else [rand(2, 5, 8)]
+    check_against_twin(N.MultiHeadAttention(2, 8, 8, rngs=nnx.Rngs(0)), seeded(lambda: T.TMHA(2, 8, 8)),
+                       lambda m, *x: m(*x), lambda m, *x: m(*x), inputs)
+
+
+def test_compat_matches_torch():
+    check_against_twin(N.MultiHeadCompat(2, 8, 8, rngs=nnx.Rngs(0)), seeded(lambda: T.TCompat(2, 8, 8)),
+                       lambda m, q, h: m(q, h), lambda m, q, h: m(q, h), [rand(2, 3, 8), rand(2, 5, 8, seed=1)])
+
+
+@pytest.mark.parametrize("mode,hidden,cross", [("layer", 16, False), ("layer", 16, True), ("instance", 0, True),
+                                               ("batch", 12, False)])
+def test_encoder_matches_torch(mode, hidden, cross):
+    twin = seeded(lambda: T.TEncoder(4, 16, hidden, mode))
+    randomise_affine(twin)
+    inputs = [rand(2, 6, 16), rand(2, 6, 16, seed=1)] if cross else [rand(2, 6, 16)]
+    check_against_twin(N.MultiHeadEncoder(4, 16, hidden, mode, rngs=nnx.Rngs(0)), twin,
+                       lambda m, *x: m(*x), lambda m, *x: m(*x), inputs)
+
+
+@pytest.mark.parametrize("mode,hidden", [("layer", 16), ("instance", 0)])
+def test_critic_attention_layer_matches_torch(mode, hidden):
+    twin = seeded(lambda: T.t_critic_layer(4, 16, hidden, mode))
+    randomise_affine(twin)
+    check_against_twin(N.MultiHeadAttentionLayerforCritic(4, 16, hidden, mode, rngs=nnx.Rngs(0)), twin,
+                       lambda m, x: m(x), lambda m, x: m(x), [rand(2, 6, 16)])
+
+
+def test_positional_encoding_matches_torch_float32_table():
+    """MetaBox computes the table in float32; agreement to float32 rounding (sin/cos may differ by an ulp)."""
+    d, n = 8, 50
+    pos = torch.arange(0, n).float().unsqueeze(1)
+    two_i = torch.arange(0, d, step=2).float()
+    table = torch.zeros(n, d)
+    table[:, 0::2], table[:, 1::2] = torch.sin(pos / 10000 ** (two_i / d)), torch.cos(pos / 10000 ** (two_i / d))
+    pe = N.PositionalEncoding(d, n)
+    assert pe.encoding.dtype == jnp.float64 and pe.get_PE(7).shape == (7, d)
+    assert max_diff(pe.get_PE(n), table.numpy()) < 1e-6
+    with pytest.raises(ValueError, match="d_model must be even"):
+        N.PositionalEncoding(7, 3)
+
+
+# --------------------------------------------------------------------------- agents' networks
+
+
+class _Pair(nnx.Module):
+    """An actor and a critic under one torch-style prefix each, so one gradient check covers both."""
+
+    def __init__(self, actor, critic):
+        self.actor, self.critic = actor, critic
+
+    def _torch_layout(self):
+        return [("actor", self.actor), ("critic", self.critic)]
+
+
+class _TPair(torch.nn.Module):
+    def __init__(self, actor, critic):
+        super().__init__()
+        self.actor, self.critic = actor, critic
+
+
+def gleet_state(b=2, n=6, seed=0):
+    return np.random.default_rng(seed).uniform(-1, 2, size=(b, n, 27))
+
+
+def test_gleet_actor_and_critic_match_torch_with_fixed_action():
+    """log π(a) [B, 1] (MetaBox's shape), entropy, and the critic's value through to_critic; gradients of
+    both reach the actor's trunk (no detach)."""
+    actor, critic = N.gleet_networks(rngs=nnx.Rngs(0))
+    torch.manual_seed(0)
+    twin = _TPair(T.TGLEETActor(), T.TGLEETCritic()).double()
+    x, a = gleet_state(), np.random.default_rng(1).uniform(0, 1, size=(2, 6, 1))
+
+    def mine(m, x, a):
+        _, logp, ent, f = m.actor(x, a, require_entropy=True, to_critic=True)
+        assert logp.shape == (2, 1) and ent.shape == (2, 6, 1) and f.shape == (2, 6, 16)
+        return jnp.concatenate([logp[:, 0], m.critic(f), ent.reshape(-1)])
+
+    def theirs(m, x, a):
+        _, _, logp, ent, f = m.actor(x, a)
+        return torch.cat([logp[:, 0], m.critic(f), ent.reshape(-1)])
+
+    check_against_twin(_Pair(actor, critic), twin, mine, theirs, [x, a])
+
+
+def test_gleet_actor_samples_clamped_actions_and_its_views_agree():
+    actor, critic = N.gleet_networks(rngs=nnx.Rngs(3))
+    x = jnp.asarray(gleet_state(3, 5))
+    action, logp, f = actor(x, key=jax.random.key(0))
+    assert action.shape == (3, 5, 1) and bool(jnp.all((action >= 0) & (action <= 1)))
+    assert max_diff(actor(x, fixed_action=action)[1], logp) < 1e-12  # evaluating the sample gives its log-prob
+    assert f is None and actor(x, to_critic=True, key=jax.random.key(0))[2].shape == (3, 5, 16)
+    dist, feats = actor.distribution(x)
+    assert max_diff(dist.log_prob(action[..., 0]), logp[:, 0]) < 1e-12
+    assert max_diff(feats, actor(x, only_critic=True)) == 0.0
+    assert critic(feats[:1]).shape == ()  # torch's squeeze(): a scalar for one state
+    other = actor(x, key=jax.random.key(1))[0]
+    assert not bool(jnp.all(other == action))
+    with pytest.raises(ValueError, match="key="):
+        actor(x)
+    with pytest.raises(ValueError, match=r"fixed_action must have shape \(3, 5, 1\)"):
+        actor(x, fixed_action=action[..., 0])
+    with pytest.raises(ValueError, match=r"x must have shape \[batch, population, 3 \* node_dim\]"):
+        actor(x[..., :18])
+
+
+def test_gleet_parameter_counts():
+    actor, critic = N.gleet_networks(rngs=nnx.Rngs(0))
+    count = lambda m: sum(int(np.prod(s)) for s in N.torch_layout(m).values())  # noqa: E731
+    assert (count(actor), count(critic)) == (5426, 1089)
+
+
+def test_rlepso_actor_and_critic_match_torch():
+    actor, critic = N.RLEPSOActor(3, 5, rngs=nnx.Rngs(0)), N.RLEPSOCritic(3, rngs=nnx.Rngs(1))
+    torch.manual_seed(0)
+    twin = _TPair(T.Actor(3, 5), T.Critic(3)).double()
+    x, a = rand(4, 3), np.random.default_rng(1).uniform(0, 1, size=(4, 5))
+
+    def mine(m, x, a):
+        _, logp, ent = m.actor(x, a, require_entropy=True)
+        detached, v = m.critic(x)
+        assert logp.shape == (4,) and ent.shape == (4, 5) and detached.shape == v.shape == (4,)
+        return jnp.concatenate([logp, v, ent.reshape(-1)])
+
+    def theirs(m, x, a):
+        _, _, logp, ent = m.actor(x, a)
+        return torch.cat([logp, m.critic(x), ent.reshape(-1)])
+
+    check_against_twin(_Pair(actor, critic), twin, mine, theirs, [x, a])
+    action, logp = actor(jnp.asarray(x), key=jax.random.key(0))
+    assert action.shape == (4, 5) and bool(jnp.all((action >= 0) & (action <= 1)))
+    graphdef, params = nnx.split(critic)
+    grads = jax.grad(lambda p: nnx.merge(graphdef, p)(jnp.asarray(x))[0].sum())(params)  # the detached value
+    assert all(float(jnp.max(jnp.abs(g))) == 0.0 for g in jax.tree.leaves(grads))
+
+
+def test_rldas_actor_and_critic_match_torch():
+    dim, k, fd, b = 4, 3, 9, 5
+    actor, critic = N.RLDASActor(dim, k, fd, rngs=nnx.Rngs(0)), N.RLDASCritic(dim, k, fd, rngs=nnx.Rngs(1))
+    torch.manual_seed(0)
+    twin = _TPair(T.TRLDAS(dim, k, fd, critic=False), T.TRLDAS(dim, k, fd, critic=True)).double()
+    feature, moves = rand(b, fd), rand(b, 2 * k, dim, seed=1)
+    actions = np.array([0, 2, 1, 1, 0])
+
+    def mine(m, f, mv):
+        _, logp, ent = m.actor((f, mv), fix_action=actions, require_entropy=True)
+        return jnp.concatenate([logp, ent, m.critic((f, mv))[1]])
+
+    def theirs(m, f, mv):
+        dist = torch.distributions.Categorical(m.actor(f, mv))
+        return torch.cat([dist.log_prob(torch.tensor(actions)), dist.entropy(), m.critic(f, mv)[:, 0]])
+
+    check_against_twin(_Pair(actor, critic), twin, mine, theirs, [feature, moves])
+    obs = np.empty((b, 1 + 2 * k), dtype=object)  # MetaBox's observation: lists in an object array
+    for i in range(b):
+        obs[i, 0] = feature[i].tolist()
+        for j in range(2 * k):
+            obs[i, j + 1] = moves[i, j].tolist()
+    assert max_diff(actor(obs, actions)[1], actor((feature, moves), actions)[1]) == 0.0
+    action, logp, ent = actor(obs, require_entropy=True, key=jax.random.key(0))
+    assert action.shape == (b,) and ent.shape == (b,) and set(np.asarray(action)) <= {0, 1, 2}
+    detached, value = critic(obs)
+    assert detached.shape == value.shape == (b,)
+    with pytest.raises(ValueError, match=r"obs must be an object array \[batch, 7\]"):
+        actor(obs[:, :4], actions)
+
+
+# --------------------------------------------------------------------------- initialisation, loader
+
+
+def test_initial_distributions_are_torchs():
+    lin = N.torch_linear(400, 300, rngs=nnx.Rngs(0))
+    bound = 1 / np.sqrt(400)
+    for w in (np.asarray(lin.kernel[...]), np.asarray(lin.bias[...])):
+        assert w.min() >= -bound and w.max() <= bound and w.max() > 0.95 * bound and w.min() < -0.95 * bound
+    w = np.asarray(lin.kernel[...]).ravel()  # U(±b): mean 0, variance b²/3
+    assert abs(w.mean()) < 5 * bound / np.sqrt(3 * w.size) and abs(w.var() / (bound**2 / 3) - 1) < 0.02
+    mha = N.MultiHeadAttention(8, 64, 64, rngs=nnx.Rngs(1))
+    for name in ("W_query", "W_key", "W_val", "W_out"):
+        v = np.asarray(getattr(mha, name)[...]).ravel()  # U[0, 1): mean ½, variance 1/12
+        assert v.min() >= 0 and v.max() < 1 and abs(v.mean() - 0.5) < 5 * np.sqrt(1 / 12 / v.size)
+        assert abs(v.var() * 12 - 1) < 0.05
+    norm = N.Normalization(5, "batch")
+    assert np.all(np.asarray(norm.normalizer.weight[...]) == 1) and np.all(np.asarray(norm.normalizer.bias[...]) == 0)
+    actor, _ = N.gleet_networks(rngs=nnx.Rngs(2))
+    assert actor.embedder.embedder.bias is None and actor.embedder.embedder.kernel[...].dtype == jnp.float64
+    assert abs(np.asarray(actor.embedder.embedder.kernel[...])).max() <= 1 / 3  # fan_in 9
+
+
+def test_float32_without_x64():
+    with jax.enable_x64(False):
+        encoder, actor = N.MultiHeadEncoder(2, 4, 4, rngs=nnx.Rngs(0)), N.RLEPSOActor(2, 3, rngs=nnx.Rngs(0))
+        assert all(v.dtype == np.float32 for m in (encoder, actor) for v in N.state_dict(m).values())
+        assert encoder(jnp.ones((1, 3, 4))).dtype == jnp.float32
+        assert actor(jnp.ones((2, 2)), key=jax.random.key(0))[1].dtype == jnp.float32
+
+
+def test_loader_takes_numpy_and_round_trips():
+    from compat.networks import GLEETActor, load_state_dict  # compat re-exports them
+
+    assert GLEETActor is N.GLEETActor and load_state_dict is N.load_state_dict
+    actor, _ = N.gleet_networks(rngs=nnx.Rngs(0))
+    other, _ = N.gleet_networks(rngs=nnx.Rngs(1))
+    sd = N.state_dict(actor)
+    assert list(sd)[:2] == ["embedder.embedder.weight", "encoder.0.MHA_sublayer.MHA.W_query"]
+    assert sd["mu_net.net.layer0-linear.weight"].shape == (32, 16)  # torch's [out, in]
+    N.load_state_dict(other, {k: v.tolist() for k, v in sd.items()})  # anything np.asarray takes
+    x = jnp.asarray(gleet_state())
+    assert max_diff(other(x, only_critic=True), actor(x, only_critic=True)) == 0.0
+
+
+def test_bad_state_dict_is_one_error_naming_everything_and_changes_nothing():
+    critic = N.GLEETCritic(16, 32, 16, rngs=nnx.Rngs(0))
+    before = N.state_dict(critic)
+    sd = dict(before)
+    del sd["value_head.net.layer2-linear.bias"]
+    sd["value_head.net.layer0-linear.weight"] = np.zeros((16, 32))
+    sd["value_head.net.layer9-linear.weight"] = np.zeros(3)
+    with pytest.raises(N.StateDictError) as err:
+        N.load_state_dict(critic, sd)
+    message = str(err.value)
+    assert "missing: value_head.net.layer2-linear.bias" in message
+    assert "unexpected: value_head.net.layer9-linear.weight" in message
+    assert "value_head.net.layer0-linear.weight: expected (32, 16), got (16, 32)" in message
+    assert isinstance(err.value, ValueError)
+    assert all(np.array_equal(v, before[k]) for k, v in N.state_dict(critic).items())
+
+
+def test_input_shape_errors_name_the_argument():
+    mha = N.MultiHeadAttention(2, 8, 8, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"q must have shape \[batch, n_query, input_dim\] with last axis 8"):
+        mha(jnp.zeros((1, 3, 8)), jnp.zeros((1, 3, 7)))
+    with pytest.raises(ValueError, match="Normalization input must be"):
+        N.Normalization(4, "layer")(jnp.zeros((3, 4)))
+    with pytest.raises(ValueError, match=r"config\[0\]\['activation'\] = 'Swish'"):
+        N.MLP([{"in": 1, "out": 1, "drop_out": 0, "activation": "Swish"}], rngs=nnx.Rngs(0))
+
+
+# --------------------------------------------------------------------------- MetaBox's own networks
+
+needs_metabox = pytest.mark.skipif(not os.environ.get(ENV), reason=SKIP_REASON)
+
+
+@pytest.fixture
+def torch_float64():
+    """MetaBox's Config() makes float64 torch's default dtype."""
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(saved)
+
+
+@needs_metabox
+@pytest.mark.parametrize("n_layers,normalization", [(1, "layer"), (2, "instance")])
+def test_metabox_gleet_networks_load_and_agree(torch_float64, n_layers, normalization):
+    gleet = metabbo_agent_module("gleet")
+    torch.manual_seed(5)
+    args = dict(embedding_dim=16, hidden_dim=16, n_heads_actor=4, n_heads_decoder=4, n_layers=n_layers,
+                normalization=normalization, v_range=6, node_dim=9, hidden_dim1=32, hidden_dim2=8,
+                max_sigma=0.7, min_sigma=0.01)
+    theirs_actor, theirs_critic = gleet.Actor(**args), gleet.Critic(16, 32, 16)
+    actor = N.GLEETActor(**args, rngs=nnx.Rngs(0))
+    critic = N.GLEETCritic(16, 32, 16, rngs=nnx.Rngs(1))
+    N.load_state_dict(actor, theirs_actor.state_dict())
+    N.load_state_dict(critic, theirs_critic.state_dict())
+    x = gleet_state(3, 10, seed=7)
+    t_action, t_logp, t_ent, t_f = theirs_actor(torch.tensor(x), require_entropy=True, to_critic=True)
+    action, logp, ent, f = actor(jnp.asarray(x), t_action.numpy(), require_entropy=True, to_critic=True)
+    diffs = [max_diff(logp, t_logp.detach()), max_diff(ent, t_ent.detach()), max_diff(f, t_f.detach()),
+             max_diff(critic(f), theirs_critic(t_f).detach()),
+             max_diff(actor(jnp.asarray(x), only_critic=True), theirs_actor(torch.tensor(x), only_critic=True).detach())]
+    print(f"MetaBox GLEET ({n_layers} layer(s), {normalization}): max |diff| {max(diffs):.3g}")
+    assert max(diffs) < TOL
+
+
+@needs_metabox
+def test_metabox_rlepso_networks_load_and_agree(torch_float64):
+    rlepso = metabbo_agent_module("rlepso")
+    torch.manual_seed(6)
+    config = types.SimpleNamespace(feature_dim=1, action_dim=35, max_sigma=0.7, min_sigma=0.01)
+    theirs_actor, theirs_critic = rlepso.Actor(config), rlepso.Critic(config)
+    actor, critic = N.RLEPSOActor(1, 35, 0.7, 0.01, rngs=nnx.Rngs(0)), N.RLEPSOCritic(1, rngs=nnx.Rngs(1))
+    N.load_state_dict(actor, theirs_actor.state_dict())
+    N.load_state_dict(critic, theirs_critic.state_dict())
+    x = np.random.default_rng(8).uniform(0, 1, size=(6, 1))
+    t_action, t_logp, t_ent = theirs_actor(torch.tensor(x), require_entropy=True)
+    _, logp, ent = actor(jnp.asarray(x), t_action.numpy(), require_entropy=True)
+    t_det, t_v = theirs_critic(torch.tensor(x))
+    det, v = critic(jnp.asarray(x))
+    diffs = [max_diff(logp, t_logp.detach()), max_diff(ent, t_ent.detach()), max_diff(v, t_v.detach()),
+             max_diff(det, t_det)]
+    print(f"MetaBox RLEPSO: max |diff| {max(diffs):.3g}")
+    assert max(diffs) < TOL
+
+
+def rldas_obs(b, k, dim, fd, seed):
+    rng = np.random.default_rng(seed)
+    obs = np.empty((b, 1 + 2 * k), dtype=object)
+    for i in range(b):
+        obs[i, 0] = rng.normal(size=fd).tolist()
+        for j in range(2 * k):
+            obs[i, j + 1] = rng.normal(size=dim).tolist()
+    return obs
+
+
+@needs_metabox
+def test_metabox_rldas_networks_load_and_agree(torch_float64):
+    rldas = metabbo_agent_module("rldas")
+    torch.manual_seed(7)
+    theirs_actor, theirs_critic = rldas.Actor(10, 3, 9, "cpu"), rldas.Critic(10, 3, 9, "cpu")
+    actor, critic = N.RLDASActor(10, 3, 9, "cpu", rngs=nnx.Rngs(0)), N.RLDASCritic(10, 3, 9, rngs=nnx.Rngs(1))
+    N.load_state_dict(actor, theirs_actor.state_dict())
+    N.load_state_dict(critic, theirs_critic.state_dict())
+    obs = rldas_obs(6, 3, 10, 9, seed=9)
+    t_action, t_logp, t_ent = theirs_actor(obs, require_entropy=True)
+    _, logp, ent = actor(obs, fix_action=t_action.numpy(), require_entropy=True)
+    t_det, t_v = theirs_critic(obs)
+    det, v = critic(obs)
+    diffs = [max_diff(logp, t_logp.detach()), max_diff(ent, t_ent.detach()), max_diff(v, t_v.detach()),
+             max_diff(det, t_det)]
+    print(f"MetaBox RLDAS: max |diff| {max(diffs):.3g}")
+    assert max(diffs) < TOL
+
+
+# --------------------------------------------------------------------------- shipped checkpoints
+
+
+def shipped_agent(name):
+    """MetaBox's pretrained agent `model/bbob-10D/difficult/<name>.pkl`, or skip (unpickling needs metaevobox)."""
+    src = os.environ.get(ENV)
+    path = src and os.path.join(src, "model", "bbob-10D", "difficult", f"{name}.pkl")
+    if not path or not os.path.isfile(path):
+        pytest.skip(SKIP_REASON)
+    pytest.importorskip("metaevobox", reason="unpickling MetaBox's agents needs an importable metaevobox")
+    import pickle
+
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def test_shipped_gleet_checkpoint(torch_float64):
+    agent = shipped_agent("GLEET")
+    c = agent.config
+    actor = N.GLEETActor(c.embedding_dim, c.hidden_dim, c.encoder_head_num, c.decoder_head_num, c.n_encode_layers,
+                         c.normalization, c.v_range, c.node_dim, c.hidden_dim1_actor, c.hidden_dim2_actor,
+                         c.max_sigma, c.min_sigma, rngs=nnx.Rngs(0))
+    critic = N.GLEETCritic(c.embedding_dim, c.hidden_dim1_critic, c.hidden_dim2_critic, rngs=nnx.Rngs(1))
+    N.load_state_dict(actor, agent.actor.state_dict())
+    N.load_state_dict(critic, agent.critic.state_dict())
+    x = np.random.default_rng(10).uniform(-1, 1, size=(4, 100, 27))
+    with torch.no_grad():
+        t_action, t_logp, t_ent, t_f = agent.actor(torch.tensor(x), require_entropy=True, to_critic=True)
+        t_v = agent.critic(t_f)
+    _, logp, ent, f = actor(jnp.asarray(x), t_action.numpy(), require_entropy=True, to_critic=True)
+    diffs = [max_diff(logp, t_logp), max_diff(ent, t_ent), max_diff(f, t_f), max_diff(critic(f), t_v)]
+    print(f"shipped GLEET.pkl: max |diff| {max(diffs):.3g} (log-prob {diffs[0]:.3g}, value {diffs[3]:.3g})")
+    assert max(diffs) < TOL
+
+
+def test_shipped_rlepso_checkpoint(torch_float64):
+    agent = shipped_agent("RLEPSO")
+    c = agent.config
+    actor = N.RLEPSOActor(c.feature_dim, c.action_dim, c.max_sigma, c.min_sigma, rngs=nnx.Rngs(0))
+    critic = N.RLEPSOCritic(c.feature_dim, rngs=nnx.Rngs(1))
+    N.load_state_dict(actor, agent.actor.state_dict())
+    N.load_state_dict(critic, agent.critic.state_dict())
+    x = np.random.default_rng(11).uniform(0, 1, size=(8, 1))
+    with torch.no_grad():
+        t_action, t_logp, t_ent = agent.actor(torch.tensor(x), require_entropy=True)
+        t_v = agent.critic(torch.tensor(x))[1]
+    _, logp, ent = actor(jnp.asarray(x), t_action.numpy(), require_entropy=True)
+    diffs = [max_diff(logp, t_logp), max_diff(ent, t_ent), max_diff(critic(jnp.asarray(x))[1], t_v)]
+    print(f"shipped RLEPSO.pkl: max |diff| {max(diffs):.3g}")
+    assert max(diffs) < TOL
+
+
+def test_shipped_rldas_checkpoint(torch_float64):
+    agent = shipped_agent("RLDAS")
+    c = agent.config
+    actor = N.RLDASActor(c.dim, c.optim_num, c.feature_dim, rngs=nnx.Rngs(0))
+    critic = N.RLDASCritic(c.dim, c.optim_num, c.feature_dim, rngs=nnx.Rngs(1))
+    N.load_state_dict(actor, agent.actor.state_dict())
+    N.load_state_dict(critic, agent.critic.state_dict())
+    obs = rldas_obs(8, c.optim_num, c.dim, c.feature_dim, seed=12)
+    with torch.no_grad():
+        t_action, t_logp, t_ent = agent.actor(obs, require_entropy=True)
+        t_v = agent.critic(obs)[1]
+    _, logp, ent = actor(obs, fix_action=t_action.numpy(), require_entropy=True)
+    diffs = [max_diff(logp, t_logp), max_diff(ent, t_ent), max_diff(critic(obs)[1], t_v)]
+    print(f"shipped RLDAS.pkl: max |diff| {max(diffs):.3g}")
+    assert max(diffs) < TOL
