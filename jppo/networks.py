@@ -8,6 +8,7 @@ the policy head, 1 on the value head) and zero biases.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -29,21 +30,28 @@ def orthogonal(gain: float = 1.0):
     """
 
     def init(key, shape, dtype=jnp.float32):
-        n_rows, n_cols = math.prod(shape[:-1]), shape[-1]
-        tall = (max(n_rows, n_cols), min(n_rows, n_cols))
-        a = jax.random.normal(key, tall, dtype)
-
-        def add_column(q, j):
-            v = a[:, j]
-            v = v - q @ (q.T @ v)
-            v = v - q @ (q.T @ v)  # second pass: classical Gram-Schmidt twice is as stable as Householder
-            return q.at[:, j].set(v / jnp.linalg.norm(v)), None
-
-        q, _ = jax.lax.scan(add_column, jnp.zeros_like(a), jnp.arange(tall[1]))
-        q = q if n_rows >= n_cols else q.T
-        return (gain * q).reshape(shape).astype(dtype)
+        return _orthogonal(key, tuple(shape), jnp.dtype(dtype), gain)
 
     return init
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _orthogonal(key, shape, dtype, gain):
+    """Compiled once per (shape, dtype, gain): called eagerly, a scan would be traced and compiled
+    at every layer of every network built."""
+    n_rows, n_cols = math.prod(shape[:-1]), shape[-1]
+    tall = (max(n_rows, n_cols), min(n_rows, n_cols))
+    a = jax.random.normal(key, tall, dtype)
+
+    def add_column(q, j):
+        v = a[:, j]
+        v = v - q @ (q.T @ v)
+        v = v - q @ (q.T @ v)  # second pass: classical Gram-Schmidt twice is as stable as Householder
+        return q.at[:, j].set(v / jnp.linalg.norm(v)), None
+
+    q, _ = jax.lax.scan(add_column, jnp.zeros_like(a), jnp.arange(tall[1]))
+    q = q if n_rows >= n_cols else q.T
+    return (gain * q).reshape(shape).astype(dtype)
 
 
 def _linear(n_in: int, n_out: int, gain: float, rngs: nnx.Rngs) -> nnx.Linear:
