@@ -327,7 +327,7 @@ class PPO_Agent(Basic_Agent):
             t = 0
             while not env.all_done():
                 t_start = t
-                values, entropies = [], []
+                values = []
                 while t - t_start < self.n_step and not env.all_done():
                     memory.states.append(state)
                     if one_call:
@@ -338,7 +338,6 @@ class PPO_Agent(Basic_Agent):
                                        ((logp, "_get_action", "log_prob"), (value, "_get_critic", "the value")))
                     memory.actions.append(action)
                     memory.logprobs.append(logp)
-                    entropies.append(entropy)
                     values.append(value)
                     state, rewards, _, _ = env.step(self._trans_action(action))
                     rewards = np.asarray(rewards, dtype=np.float64)

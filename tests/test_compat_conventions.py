@@ -47,61 +47,51 @@ class PlainCritic(Critic):
         return super().__call__(state)[1]
 
 
-class FixAction(ClampedGaussianActor):  # RLDAS, SYMBOL
+class RLDASLike(ClampedGaussianActor):
+    """`fix_action=` (RLDAS, SYMBOL); entropy per dimension [B, A] (RLEPSO, RLDAS: the issue's crash)."""
+
     def __call__(self, state, fix_action=None, require_entropy=False, *, key=None):
-        return super().__call__(state, fix_action, require_entropy, key=key)
-
-
-class ColumnLogProb(ClampedGaussianActor):  # GLEET: log-prob [B, 1]
-    def __call__(self, state, fixed_action=None, require_entropy=False, *, key=None):
-        action, logp, entropy = super().__call__(state, fixed_action, require_entropy, key=key)
-        return action, logp[:, None], entropy
-
-
-class EntropyPerDimension(ClampedGaussianActor):  # RLEPSO, RLDAS: entropy [B, A]
-    def __call__(self, state, fixed_action=None, require_entropy=False, *, key=None):
-        action, logp, _ = super().__call__(state, fixed_action, require_entropy, key=key)
+        action, logp, _ = super().__call__(state, fix_action, require_entropy, key=key)
         return action, logp, per_dim_entropy(self, state)
 
 
-class EntropyPerParticle(ClampedGaussianActor):  # GLEET: entropy [B, N, 1]
-    def __call__(self, state, fixed_action=None, require_entropy=False, *, key=None):
-        action, logp, _ = super().__call__(state, fixed_action, require_entropy, key=key)
-        return action, logp, per_dim_entropy(self, state)[..., None]
+class PairCritic(Critic):
+    """(value detached, value), each [B] (RLEPSO, RLDAS, RLDEAFL, SYMBOL)."""
 
 
-class NoRequireEntropy(ClampedGaussianActor):  # L2T: no require_entropy=, always three outputs
+class L2TLike(ClampedGaussianActor):
+    """No `require_entropy=`: always three outputs, entropy [B, A] (L2T)."""
+
     def __call__(self, state, fixed_action=None, *, key=None):
-        return super().__call__(state, fixed_action, True, key=key)
+        action, logp, _ = super().__call__(state, fixed_action, True, key=key)
+        return action, logp, per_dim_entropy(self, state)
 
 
-class PairCritic(Critic):  # RLEPSO, RLDAS, RLDEAFL, SYMBOL: (value detached, value)
-    pass
+class PairColumnCritic(Critic):
+    """(value detached, value), each [B, 1] (L2T)."""
 
-
-class PairColumnCritic(Critic):  # L2T: (value detached, value), each [B, 1]
     def __call__(self, state):
         return tuple(v[:, None] for v in super().__call__(state))
 
 
-class IdentityTrunk(ClampedGaussianActor):  # GLEET, RLEMMO wiring, with the state itself as the features
+class GLEETLike(ClampedGaussianActor):
+    """GLEET's and RLEMMO's wiring with the state itself as the critic's features: `to_critic=True` adds
+    them as a fourth output, `only_critic=True` returns them alone; log-prob [B, 1], entropy [B, N, 1]."""
+
     def __call__(self, state, fixed_action=None, require_entropy=False, to_critic=False, only_critic=False, *,
                  key=None):
         if only_critic:
             return state
-        return (*super().__call__(state, fixed_action, require_entropy, key=key), state if to_critic else None)
+        action, logp, _ = super().__call__(state, fixed_action, require_entropy, key=key)
+        return action, logp[:, None], per_dim_entropy(self, state)[..., None], state if to_critic else None
 
 
-# name -> (actor class, critic class, logged entropy x this = the plain actor's (summed over A))
+# name -> (actor class, critic class, logged entropy x this = the plain actor's (summed over A)).
+# Each of the eight conventions appears in one of three pairs (a compile each; the errors are tested apart).
 VARIANTS = {
-    "fix_action keyword": (FixAction, PlainCritic, 1),
-    "log_prob [B, 1]": (ColumnLogProb, PlainCritic, 1),
-    "entropy [B, A]": (EntropyPerDimension, PlainCritic, A),
-    "entropy [B, N, 1]": (EntropyPerParticle, PlainCritic, A),
-    "no require_entropy": (NoRequireEntropy, PlainCritic, 1),
-    "critic (detached, value)": (ClampedGaussianActor, PairCritic, 1),
-    "critic (detached, value) [B, 1]": (ClampedGaussianActor, PairColumnCritic, 1),
-    "shared trunk (to_critic / only_critic)": (IdentityTrunk, PlainCritic, 1),
+    "RLDAS: fix_action, entropy [B, A], critic (detached, value)": (RLDASLike, PairCritic, A),
+    "L2T: no require_entropy, critic (detached, value) [B, 1]": (L2TLike, PairColumnCritic, A),
+    "GLEET: shared trunk, log_prob [B, 1], entropy [B, N, 1]": (GLEETLike, PlainCritic, A),
 }
 
 
@@ -154,14 +144,6 @@ def test_convention_trains_like_the_plain_one(tmp_path, plain, name):
 def untrained_actor():
     with jax.enable_x64(True):
         return nnx.state(ClampedGaussianActor(3, A, (8,), rngs=nnx.Rngs(0)), nnx.Param)
-
-
-def test_rlepso_shaped_entropy_per_dimension_trains(tmp_path):
-    """The issue's crash: a 35-dimensional actor with entropy [B, 35] and 20 envs (float32)."""
-    nets = {"actor": EntropyPerDimension(3, 35, (8,), rngs=nnx.Rngs(0)), "critic": Critic(3, (8,), rngs=nnx.Rngs(1))}
-    agent = PPO_Agent(config(tmp_path, K_epochs=1), nets, 1e-3)
-    _, info = agent.train_episode([ToyOptimizerEnv(action_dim=35, max_steps=3) for _ in range(20)], seeds=0)
-    assert info["learn_steps"] == 1 and np.isfinite(info["loss"][0])
 
 
 # --------------------------------------------------------------------------- hooks
@@ -329,7 +311,7 @@ class WideCritic(Critic):
         return v, jnp.stack([v, v], -1)
 
 
-class TrunkWithoutFeatures(IdentityTrunk):
+class TrunkWithoutFeatures(GLEETLike):
     def __call__(self, state, fixed_action=None, require_entropy=False, to_critic=False, only_critic=False, *,
                  key=None):
         return super().__call__(state, fixed_action, require_entropy, to_critic, only_critic, key=key)[:3]
