@@ -29,8 +29,6 @@ gradients reach the actor), tuple critics, `[B, 1]` log-probs and values, entrop
 
 from __future__ import annotations
 
-import copy
-import math
 import numbers
 
 import jax
@@ -331,11 +329,11 @@ class PPO_Agent(Basic_Agent):
                 while t - t_start < self.n_step and not env.all_done():
                     memory.states.append(state)
                     if one_call:
-                        self._key_data, (action, logp, entropy, value) = fns["act"](params, state, self._key_data)
+                        self._key_data, (action, logp, _, value) = fns["act"](params, state, self._key_data)
                     else:
-                        action, logp, entropy, value = *self._get_action(state), self._get_critic(state)
-                        logp, value = (per_env(x, batch_size(state), f"the hook {hook}", what) for x, hook, what in
-                                       ((logp, "_get_action", "log_prob"), (value, "_get_critic", "the value")))
+                        action, logp, _ = self._get_action(state)
+                        logp = per_env(logp, len(env), "the hook _get_action", "log_prob")
+                        value = per_env(self._get_critic(state), len(env), "the hook _get_critic", "the value")
                     memory.actions.append(action)
                     memory.logprobs.append(logp)
                     values.append(value)
