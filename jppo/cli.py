@@ -106,7 +106,7 @@ def cmd_eval(args) -> int:
         trainer = make_trainer(config)
         num_seeds = meta.get("num_seeds", 1)
         init, _ = seed_batched(trainer, num_seeds)
-        template = init(jax.random.split(jax.random.key(config.seed), num_seeds))  # the run's start, as fit seeds it
+        template = init(config.seed)  # the run's start, as fit seeds it
         state, _ = ckpt.restore(template)
     except CheckpointError as err:
         print(f"jppo eval: error: {err}", file=sys.stderr)

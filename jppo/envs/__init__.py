@@ -15,6 +15,14 @@ _REGISTRY: dict[str, Callable[[], tuple[Environment, object]]] = {}
 _LAZY = {f"rlepso-bbob{dim}d{suffix}": "jppo.metabbo.rlepso" for dim in (10, 30) for suffix in ("", "-log", "-rel")}
 
 
+HOST_PREFIX = "gym:"  # ids the host trainer runs (`jppo.host`), gymnasium's behind the prefix
+
+
+def is_host_env(env_id: str) -> bool:
+    """True for ids the host trainer runs (`gym:<gymnasium id>`)."""
+    return env_id.startswith(HOST_PREFIX)
+
+
 def register(env_id: str, factory: Callable[[], tuple[Environment, object]]) -> None:
     """Make `make(env_id)` return `factory()`, an `(env, params)` pair."""
     _REGISTRY[env_id] = factory
