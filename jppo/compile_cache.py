@@ -1,6 +1,6 @@
 """JAX's persistent compilation cache, so that a second identical run loads its programs from disk.
 
-    enable()                    # ~/.cache/jppo/jax (or $XDG_CACHE_HOME/jppo/jax)
+    enable()                    # $JPPO_COMPILE_CACHE, else $XDG_CACHE_HOME/jppo/jax (~/.cache/jppo/jax)
     enable("/scratch/cache")    # a directory of your choice
 
 Every program is cached, however small or quick to compile. A directory that cannot be written
@@ -18,6 +18,8 @@ import jax
 
 
 def default_dir() -> Path:
+    if os.environ.get("JPPO_COMPILE_CACHE"):
+        return Path(os.environ["JPPO_COMPILE_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "jppo" / "jax"
 
