@@ -17,13 +17,13 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jppo import cli
+from jppo import cli, compile_cache
 from jppo.config import TrainConfig
 from jppo.fit import fit
 
 PPO = TrainConfig(total_steps=2048, num_envs=4, num_steps=64, learning_rate=1e-3, anneal_lr=False)  # 8 updates
-NSTEP = TrainConfig(algorithm="nstep", total_steps=2048, num_envs=4, num_steps=16, num_minibatches=1,
-                    learning_rate=1e-3, anneal_lr=False)  # 32 windows
+NSTEP = TrainConfig(algorithm="nstep", total_steps=512, num_envs=4, num_steps=16, num_minibatches=1,
+                    learning_rate=1e-3, anneal_lr=False)  # 8 windows
 
 
 def max_diff(a, b) -> float:
@@ -48,6 +48,7 @@ def errors(out: Path) -> dict:
 
 
 def main(out: Path) -> dict:
+    compile_cache.enable(out / "compile-cache")  # fits of the same program compile it once
     quiet = dict(show_progress=False)
     result = {"devices": len(jax.devices())}
     one = fit(PPO, num_seeds=2, num_devices=1, **quiet)
