@@ -9,6 +9,7 @@ so a run restores on any number of devices. In a run of several processes only p
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
@@ -35,13 +36,13 @@ class Checkpointer:
 
     def __init__(self, directory: str | Path, keep: int = 3):
         self.directory = Path(directory).absolute()
-        alone = ocp.options.MultiprocessingOptions(primary_host=jax.process_index(),
-                                                   active_processes={jax.process_index()})
-        self.manager = ocp.CheckpointManager(
-            self.directory, options=ocp.CheckpointManagerOptions(
-                max_to_keep=keep, create=True,
-                **({"multiprocessing_options": alone} if jax.process_count() > 1 else {})),
-        )
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+        if jax.process_count() > 1:  # only process 0 writes: orbax is told it works alone
+            self.directory.mkdir(parents=True, exist_ok=True)
+            me = jax.process_index()
+            alone = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+            options = dataclasses.replace(options, create=False, multiprocessing_options=alone)
+        self.manager = ocp.CheckpointManager(self.directory, options=options)
 
     def save(self, state, config: TrainConfig, num_seeds: int = 1) -> None:
         step = int(jax.numpy.ravel(state.update)[0])
