@@ -157,14 +157,3 @@ def from_process_0(read, template):
     impl = jax.random.key_impl(key)
     tree = jax.tree.map(np.asarray, multihost_utils.broadcast_one_to_all(tree.replace(key=jax.random.key_data(key))))
     return tree.replace(key=jax.random.wrap_key_data(tree.key, impl=impl))
-
-
-def describe(placement: Placement) -> str:
-    """One line: how the run is laid out."""
-    devices = placement.mesh.devices.ravel()
-    kinds = ", ".join(sorted({d.device_kind for d in devices}))
-    hosts = f" on {jax.process_count()} processes" if jax.process_count() > 1 else ""
-    split = (f"seeds split {placement.seed_devices} ways" if placement.env_devices == 1 else
-             f"{placement.seed_devices} seed group(s) × env batch split {placement.env_devices} ways")
-    return f"{placement.size} device(s) ({kinds}){hosts}: {split}"
-

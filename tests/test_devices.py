@@ -57,10 +57,10 @@ def _saved(ckpt_dir: Path):
     return jax.tree.leaves((state["params"], state["opt_state"]))
 
 
-def test_two_processes_train_one_run_like_one_process_with_two_devices(tmp_path):
+def _two_processes(args, tmp_path):
+    """`jppo train ARGS` as processes 0 and 1 of one run; their (stdout, stderr)."""
     port = _free_port()
-    train = ["-m", "jppo.cli", "train", *TINY, "--seeds", "2", "--no-compile-cache"]
-    procs = [subprocess.Popen([sys.executable, *train, "--ckpt-dir", str(tmp_path / f"multi{i}"),
+    procs = [subprocess.Popen([sys.executable, *args, "--ckpt-dir", str(tmp_path / f"ckpt{i}"),
                                "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i),
                                "--coordinator-timeout", "120"],
                               env=_env(1), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -68,11 +68,18 @@ def test_two_processes_train_one_run_like_one_process_with_two_devices(tmp_path)
     outs = [p.communicate(timeout=600) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-3000:]
+    return outs
+
+
+def test_two_processes_train_and_resume_one_run_like_one_process_with_two_devices(tmp_path):
+    train = ["-m", "jppo.cli", "train", *TINY, "--seeds", "2", "--no-compile-cache"]
+    outs = _two_processes([*train, "--total-steps", "1024"], tmp_path)  # half the run, then resumed
     assert "PPO on CartPole-v1" in outs[0][0] and "PPO on CartPole-v1" not in outs[1][0]  # process 0 alone reports
-    assert (tmp_path / "multi0").is_dir() and not (tmp_path / "multi1").exists()  # and alone checkpoints
+    assert (tmp_path / "ckpt0").is_dir() and not (tmp_path / "ckpt1").exists()  # and alone checkpoints
+    _two_processes([*train, "--resume"], tmp_path)  # process 0 reads the checkpoint and sends it to process 1
     single = _python([*train, "--ckpt-dir", str(tmp_path / "single")], _env(2))
     assert single.returncode == 0, single.stderr[-3000:]
-    for a, b in zip(_saved(tmp_path / "multi0"), _saved(tmp_path / "single")):
+    for a, b in zip(_saved(tmp_path / "ckpt0"), _saved(tmp_path / "single")):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
 
 
