@@ -113,6 +113,7 @@ def _torch_device():
     if torch.cuda.is_available():
         return torch, "cuda"
     if jax.default_backend() == "cpu":
+        torch.set_num_threads(1)  # small batches; torch's thread pool stalls on a shared machine (bench_train.py)
         return torch, "cpu"
     return None, f"torch sees no GPU (JAX runs on {jax.default_backend()})"
 

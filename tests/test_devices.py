@@ -132,8 +132,16 @@ def test_a_second_identical_run_finds_its_programs_in_the_cache(tmp_path):
     second = _python(train, _env(1))
     assert second.returncode == 0, second.stderr[-3000:]
     assert {p.name for p in cache.iterdir()} == entries  # every program was found, none compiled anew
-    off = _python([*train[:-2], "--no-compile-cache"], _env(1, JPPO_COMPILE_CACHE=str(tmp_path / "unused")))
-    assert off.returncode == 0 and not (tmp_path / "unused").exists()
+
+
+@pytest.mark.parametrize("flags, enabled_with", [([], [None]), (["--compile-cache", "DIR"], ["DIR"]),
+                                                 (["--no-compile-cache"], [])])
+def test_compile_cache_flags(flags, enabled_with, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(compile_cache, "enable", calls.append)
+    assert cli.main(["train", *TINY, *flags, "--devices", "99"]) == 2  # stops before training
+    assert "--devices 99: this process has" in capsys.readouterr().err
+    assert calls == enabled_with
 
 
 BLOCK_OPTIONAL = """
