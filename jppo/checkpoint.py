@@ -1,14 +1,20 @@
 """Orbax checkpoints of a training run: the whole `TrainState` (parameters, optimizer state, env
 state, RNG key, counters) plus the config and a format version, so that a resumed run continues
 exactly as if it had never stopped.
+
+States are saved as host arrays (`jppo.devices.gather` first for a state laid out over devices),
+so a run restores on any number of devices. In a run of several processes only process 0 keeps a
+`Checkpointer` (orbax is told it works alone).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from jppo.config import TrainConfig
@@ -21,8 +27,8 @@ class CheckpointError(RuntimeError):
 
 
 def _to_storable(state):
-    # Typed PRNG keys are stored as their raw key data.
-    return state.replace(key=jax.random.key_data(state.key))
+    # Typed PRNG keys are stored as their raw key data, on the host.
+    return state.replace(key=np.asarray(jax.random.key_data(state.key)))
 
 
 class Checkpointer:
@@ -30,9 +36,13 @@ class Checkpointer:
 
     def __init__(self, directory: str | Path, keep: int = 3):
         self.directory = Path(directory).absolute()
-        self.manager = ocp.CheckpointManager(
-            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
-        )
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+        if jax.process_count() > 1:  # only process 0 writes: orbax is told it works alone
+            self.directory.mkdir(parents=True, exist_ok=True)
+            me = jax.process_index()
+            alone = ocp.options.MultiprocessingOptions(primary_host=me, active_processes={me})
+            options = dataclasses.replace(options, create=False, multiprocessing_options=alone)
+        self.manager = ocp.CheckpointManager(self.directory, options=options)
 
     def save(self, state, config: TrainConfig, num_seeds: int = 1) -> None:
         step = int(jax.numpy.ravel(state.update)[0])

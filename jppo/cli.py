@@ -46,49 +46,79 @@ def build_config(args) -> TrainConfig:
     return preset(values.pop("env_id", TrainConfig.env_id), **values)
 
 
+def _start_runtime(args) -> None:
+    """Before anything touches a device: the compilation cache, then (with --coordinator or JAX's
+    variables) the multi-process runtime."""
+    import os
+
+    from jppo import compile_cache, distributed
+
+    if args.compile_cache is not False:
+        compile_cache.enable(args.compile_cache)
+    if args.coordinator or args.num_processes is not None or "JAX_COORDINATOR_ADDRESS" in os.environ:
+        distributed.connect(args.coordinator, args.num_processes, args.process_id, timeout=args.coordinator_timeout)
+
+
 def cmd_train(args) -> int:
     from jppo import envs
-    from jppo.checkpoint import CheckpointError
-    from jppo.fit import TrainingDiverged, fit, make_trainer
-    from jppo.logging import summary
 
-    from jppo import host
-
+    host_env = False
     try:
         config = build_config(args)
-        if host.is_host_env(config.env_id):
+        host_env = envs.is_host_env(config.env_id)
+        if host_env:
+            from jppo import host  # gymnasium: imported only for its envs
+
             host.check_env_id(config.env_id)
         elif config.env_id not in envs.available():
             raise ValueError(f"unknown environment {config.env_id!r}; available: {', '.join(envs.available())}, "
-                             f"or a gymnasium id as {host.PREFIX}<id>")
+                             f"or a gymnasium id as {envs.HOST_PREFIX}<id>")
         elif args.vector_mode is not None or args.workers is not None:
-            raise ValueError(f"--vector-mode and --workers apply to gymnasium environments ({host.PREFIX}<id>) only")
-        if host.is_host_env(config.env_id) and args.seeds != 1:
+            raise ValueError(f"--vector-mode and --workers apply to gymnasium environments ({envs.HOST_PREFIX}<id>) only")
+        if host_env and args.seeds != 1:
             raise ValueError("the host trainer (gym: environments) trains one seed per run: --seeds 1")
         if args.resume and args.ckpt_dir is None:
             raise ValueError("--resume needs --ckpt-dir")
+        if (args.num_processes is None) != (args.process_id is None) or (
+                args.coordinator is None and args.num_processes is not None):
+            raise ValueError("a run of several processes needs --coordinator, --num-processes and --process-id")
+        _start_runtime(args)
+        from jppo.fit import make_trainer
+
         # built here so that a setting only the env can check (--difficulty, --batching) fails before training
         trainer = make_trainer(config, vector_mode=args.vector_mode, num_workers=args.workers)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, RuntimeError) as err:  # distributed.CoordinatorError is a RuntimeError
         print(f"jppo train: error: {err}", file=sys.stderr)
         return 2
-    where = f", host trainer ({args.vector_mode or 'sync'} envs)" if host.is_host_env(config.env_id) else ""
+    import jax
+
+    from jppo.checkpoint import CheckpointError
+    from jppo.fit import TrainingDiverged, fit
+    from jppo.logging import summary
+
+    primary = jax.process_index() == 0
+    where = f", host trainer ({args.vector_mode or 'sync'} envs)" if host_env else ""
     if config.algorithm == "nstep" and getattr(trainer, "num_problems", None):
         where += (f", {config.difficulty or 'default'} split ({trainer.num_problems} problems), "
                   f"batching {config.batching}")
-    print(f"Training PPO on {config.env_id}: {config.total_steps:,} steps × {args.seeds} seed(s), "
-          f"{config.num_envs} envs × {config.num_steps} steps per update{where}")
+    if primary:
+        print(f"Training PPO on {config.env_id}: {config.total_steps:,} steps × {args.seeds} seed(s), "
+              f"{config.num_envs} envs × {config.num_steps} steps per update{where}")
     try:
         result = fit(config, num_seeds=args.seeds, logdir=args.logdir, ckpt_dir=args.ckpt_dir,
                      ckpt_every=args.ckpt_every, keep=args.keep, resume=args.resume, show_progress=not args.quiet,
-                     trainer=trainer)
+                     num_devices=args.devices, trainer=trainer)
+    except ValueError as err:  # e.g. --devices or seeds that do not fit the devices
+        print(f"jppo train: error: {err}", file=sys.stderr)
+        return 2
     except TrainingDiverged as err:
         print(f"jppo train: {err}", file=sys.stderr)
         return 1
     except CheckpointError as err:  # --resume from an unreadable or incompatible checkpoint
         print(f"jppo train: error: {err}", file=sys.stderr)
         return 2
-    print(summary(config, result, logdir=args.logdir, ckpt_dir=args.ckpt_dir))
+    if primary:
+        print(summary(config, result, logdir=args.logdir, ckpt_dir=args.ckpt_dir))
     return 130 if result.interrupted else 0
 
 
@@ -112,7 +142,7 @@ def cmd_eval(args) -> int:
         trainer = make_trainer(config)
         num_seeds = meta.get("num_seeds", 1)
         init, _ = seed_batched(trainer, num_seeds)
-        template = init(jax.random.split(jax.random.key(config.seed), num_seeds))  # the run's start, as fit seeds it
+        template = init(config.seed)  # the run's start, as fit seeds it
         state, _ = ckpt.restore(template)
     except CheckpointError as err:
         print(f"jppo eval: error: {err}", file=sys.stderr)
@@ -174,6 +204,21 @@ def main(argv=None) -> int:
     train.add_argument("--workers", type=int, default=None,
                        help="--vector-mode ray: number of Ray actors, each holding a slice of the envs "
                             "(default: one per CPU, at most num_envs)")
+    scale = train.add_argument_group("devices, processes and compilation")
+    scale.add_argument("--devices", type=int, default=None,
+                       help="use the first K local devices of each process (default: all); seeds, or with fewer "
+                            "seeds than devices the envs, are split over them")
+    scale.add_argument("--coordinator", help="HOST:PORT of process 0, for a run over several processes / hosts "
+                                             "(or set JAX_COORDINATOR_ADDRESS)")
+    scale.add_argument("--num-processes", type=int, default=None, help="number of processes in the run")
+    scale.add_argument("--process-id", type=int, default=None, help="this process's index, 0 .. N-1")
+    scale.add_argument("--coordinator-timeout", type=float, default=300.0,
+                       help="seconds to wait for the coordinator and the other processes (default 300)")
+    scale.add_argument("--compile-cache", metavar="DIR", default=None,
+                       help="persistent compilation cache directory (default: $XDG_CACHE_HOME/jppo/jax, "
+                            "i.e. ~/.cache/jppo/jax)")
+    scale.add_argument("--no-compile-cache", dest="compile_cache", action="store_false",
+                       help="compile everything afresh")
     _add_config_flags(train)
     train.set_defaults(func=cmd_train)
 

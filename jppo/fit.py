@@ -5,6 +5,10 @@ A trainer is anything with `config`, `init(key) -> state` and `run(state, n) -> 
 [n])` over a `TrainState`-like state (`update`, `key` fields): `jppo.train.Trainer` and
 `jppo.nstep.NStepTrainer` (vmapped over seeds) or `jppo.host.HostTrainer` (`jittable = False`:
 one seed, env workers closed at the end). `make_trainer` picks one for a config.
+
+A jittable trainer's seeds (and env batch) are laid out over the local devices, or those of every
+process of a `jax.distributed` run (`jppo.devices`); then process 0 alone logs and checkpoints.
+Checkpoints hold gathered host arrays, so a run resumes on any number of devices.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jppo import devices
 from jppo.checkpoint import Checkpointer
 from jppo.config import TrainConfig
+from jppo.envs import is_host_env
 from jppo.logging import RunLogger
-from jppo.host import HostTrainer, is_host_env
 from jppo.nstep import NStepTrainer
 from jppo.train import Trainer
 
@@ -48,6 +53,8 @@ def make_trainer(config: TrainConfig, *, vector_mode: str | None = None, num_wor
     """The trainer for `config`: the host trainer for `gym:` ids (`vector_mode` 'sync' by default,
     'async' or 'ray' with `num_workers` actors), else the jitted one of `config.algorithm`."""
     if is_host_env(config.env_id):
+        from jppo.host import HostTrainer  # gymnasium: imported only for its envs
+
         return HostTrainer(config, mode=vector_mode or "sync", num_workers=num_workers)
     if vector_mode is not None or num_workers is not None:
         raise ValueError(f"vector_mode / num_workers apply to gymnasium environments ('gym:<id>') only; "
@@ -55,17 +62,19 @@ def make_trainer(config: TrainConfig, *, vector_mode: str | None = None, num_wor
     return NStepTrainer(config) if config.algorithm == "nstep" else Trainer(config)
 
 
-def seed_batched(trainer, num_seeds: int):
-    """`(init(keys), run(state, n))` over a leading seed axis: vmapped and jitted for a jittable
-    trainer; a host trainer's `run` is host code and trains one seed (a seed axis of 1)."""
+def seed_batched(trainer, num_seeds: int, placement: devices.Placement | None = None):
+    """`(init(seed), run(state, n))` over a leading seed axis: vmapped, jitted and laid out on
+    `placement` (default: this process's first device) for a jittable trainer (`devices.seed_batched`);
+    a host trainer's `run` is host code and trains one seed (a seed axis of 1)."""
     if getattr(trainer, "jittable", True):
-        return (jax.jit(jax.vmap(trainer.init)),
-                jax.jit(lambda state, n: jax.vmap(lambda s: trainer.run(s, n))(state), static_argnums=1))
+        placement = placement or devices.plan(num_seeds, trainer.config.num_envs, devices.select_devices(1))
+        return devices.seed_batched(trainer, num_seeds, placement)
     if num_seeds != 1:
         raise ValueError(f"the host trainer ({trainer.config.env_id}) trains one seed per run, got "
                          f"num_seeds={num_seeds}; start one run per seed")
     add, drop = (lambda tree: jax.tree.map(lambda x: x[None], tree)), (lambda tree: jax.tree.map(lambda x: x[0], tree))
-    return (lambda keys: add(trainer.init(keys[0]))), (lambda state, n: add(trainer.run(drop(state), n)))
+    return (lambda seed: add(trainer.init(jax.random.split(jax.random.key(seed), 1)[0]))), \
+        (lambda state, n: add(trainer.run(drop(state), n)))
 
 
 def fit(
@@ -80,6 +89,7 @@ def fit(
     show_progress: bool = True,
     vector_mode: str | None = None,
     num_workers: int | None = None,
+    num_devices: int | None = None,
     trainer=None,
 ) -> FitResult:
     """Train `config` (over `num_seeds` vmapped seeds) with logging and checkpoints.
@@ -87,31 +97,45 @@ def fit(
     Checkpoints land in `ckpt_dir` every `ckpt_every` updates (rounded up to whole chunks) and at
     the end. With `resume`, training continues from the newest readable checkpoint there.
     `gym:` environments run on the host trainer (`vector_mode`, `num_workers`: see `make_trainer`).
-    `trainer`, if given, is one `make_trainer` already built for `config` (the command line builds it
-    first, to report a bad setting before anything else).
+    A jitted run uses the first `num_devices` local devices of every process (default: all).
+    The returned state holds host (numpy) arrays. `trainer`, if given, is one `make_trainer` already
+    built for `config` (the command line builds it first, to report a bad setting before anything else).
     """
     trainer = make_trainer(config, vector_mode=vector_mode, num_workers=num_workers) if trainer is None else trainer
     try:
-        return _drive(trainer, config, num_seeds, logdir, ckpt_dir, ckpt_every, keep, resume, show_progress)
+        placement = None
+        if getattr(trainer, "jittable", True):
+            placement = devices.plan(num_seeds, config.num_envs, devices.select_devices(num_devices))
+        return _drive(trainer, placement, config, num_seeds, logdir, ckpt_dir, ckpt_every, keep, resume, show_progress)
     finally:
         close = getattr(trainer, "close", None)
         if close is not None:
             close()
 
 
-def _drive(trainer, config, num_seeds, logdir, ckpt_dir, ckpt_every, keep, resume, show_progress) -> FitResult:
-    keys = jax.random.split(jax.random.key(config.seed), num_seeds)
-    init, run = seed_batched(trainer, num_seeds)
-    state = init(keys)
-    ckpt = Checkpointer(ckpt_dir, keep=keep) if ckpt_dir is not None else None
+def _drive(trainer, placement, config, num_seeds, logdir, ckpt_dir, ckpt_every, keep, resume,
+           show_progress) -> FitResult:
+    init, run = seed_batched(trainer, num_seeds, placement)
+    state = init(config.seed)
+    primary = jax.process_index() == 0  # alone logs and writes checkpoints
+    ckpt = Checkpointer(ckpt_dir, keep=keep) if ckpt_dir is not None and primary else None
     if resume:
-        if ckpt is None:
+        if ckpt_dir is None:
             raise ValueError("resume needs ckpt_dir")
-        state, _ = ckpt.restore(state, config)
-    start = int(np.asarray(state.update).reshape(-1)[0])
+        template = devices.gather(state)
+        state = devices.from_process_0(lambda: ckpt.restore(template, config)[0], template)
+        state = placement.put(state) if placement is not None else state
+    start = int(np.asarray(devices.gather(state.update)).reshape(-1)[0])
     total = config.num_updates
     chunk = chunk_size(total)
-    logger = RunLogger(config, logdir, total=total, start=start, num_seeds=num_seeds, show_progress=show_progress)
+    logger = RunLogger(config, logdir if primary else None, total=total, start=start, num_seeds=num_seeds,
+                       show_progress=show_progress and primary)
+
+    def save():
+        host = devices.gather(state)  # every process takes part; process 0 writes
+        if primary:
+            ckpt.save(host, config, num_seeds)
+
     history: list[dict] = []
     since_ckpt = 0
     compile_seconds = 0.0
@@ -125,7 +149,7 @@ def _drive(trainer, config, num_seeds, logdir, ckpt_dir, ckpt_every, keep, resum
             new_state, metrics = jax.block_until_ready(run(state, n))
             if done == start:
                 compile_seconds = time.perf_counter() - tick  # first call includes compilation
-            metrics = jax.tree.map(np.asarray, metrics)
+            metrics = devices.gather(metrics)
             loss = metrics["loss"].reshape(num_seeds, n)
             if not np.all(np.isfinite(loss)):
                 bad = int(np.argwhere(~np.isfinite(loss))[:, 1].min()) + done
@@ -138,21 +162,22 @@ def _drive(trainer, config, num_seeds, logdir, ckpt_dir, ckpt_every, keep, resum
             since_ckpt += n
             history.append(metrics)
             logger.log_chunk(done, n, metrics, seconds=time.perf_counter() - tick)
-            if ckpt is not None and (since_ckpt >= ckpt_every or done == total):
-                ckpt.save(state, config, num_seeds)
+            if ckpt_dir is not None and (since_ckpt >= ckpt_every or done == total):
+                save()
                 since_ckpt = 0
     except KeyboardInterrupt:
         interrupted = True
-        if ckpt is not None:
-            ckpt.save(state, config, num_seeds)
+        if ckpt is not None and jax.process_count() == 1:  # several processes: the others may be gone
+            save()
             logger.message(f"Interrupted: saved a checkpoint at update {int(np.asarray(state.update).reshape(-1)[0])} "
                            f"in {ckpt.directory}; continue with --resume.")
         else:
-            logger.message("Interrupted: no --ckpt-dir was given, nothing saved.")
+            logger.message("Interrupted: nothing saved (no --ckpt-dir, or a run of several processes).")
     finally:
         logger.close()
         if ckpt is not None:
             ckpt.close()
+    state = devices.gather(state)
     # history holds [seeds, n] chunks; join along updates
     metrics = {k: np.concatenate([h[k] for h in history], axis=-1) for k in history[0]} if history else {}
     if num_seeds == 1:

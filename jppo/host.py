@@ -46,6 +46,8 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
 from jppo import envs
 from jppo.config import TrainConfig
+from jppo.envs import HOST_PREFIX as PREFIX
+from jppo.envs import is_host_env
 from jppo.envs.base import default_float
 from jppo.loss import LossConfig
 from jppo.optim import make_optimizer, set_learning_rates
@@ -53,14 +55,8 @@ from jppo.policy import ActorCritic
 from jppo.train import SweepParams, TrainState, gae_update, learning_rate, make_networks
 from jppo.update import UpdateConfig, make_update
 
-PREFIX = "gym:"
 MODES = ("sync", "async", "ray")
 STARTUP_TIMEOUT_S = 300.0  # Ray actors that cannot start (or be placed) in this time fail
-
-
-def is_host_env(env_id: str) -> bool:
-    """True for ids the host trainer runs (`gym:<gymnasium id>`)."""
-    return env_id.startswith(PREFIX)
 
 
 def check_env_id(env_id: str) -> str:

@@ -184,7 +184,7 @@ def test_difficulty_goes_from_the_config_into_the_checkpoint_and_is_evals_defaul
     monkeypatch.setattr(fit_module, "make_trainer", toy)
     init, _ = seed_batched(toy(config), 1)
     ckpt = Checkpointer(tmp_path)
-    ckpt.save(init(jax.random.split(jax.random.key(config.seed), 1)), config)
+    ckpt.save(init(config.seed), config)
     ckpt.close()
     asked = []
     monkeypatch.setattr(report, "metabbo_report", lambda *a, **kw: (asked.append(kw["difficulty"]) or "", []))

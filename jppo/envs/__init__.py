@@ -17,6 +17,14 @@ _LAZY = {f"rlepso-bbob{dim}d{suffix}": "jppo.metabbo.rlepso" for dim in (10, 30)
 _LAZY.update({f"gleet-bbob{dim}d": "jppo.metabbo.gleet" for dim in (10, 30)})
 
 
+HOST_PREFIX = "gym:"  # ids the host trainer runs (`jppo.host`), gymnasium's behind the prefix
+
+
+def is_host_env(env_id: str) -> bool:
+    """True for ids the host trainer runs (`gym:<gymnasium id>`)."""
+    return env_id.startswith(HOST_PREFIX)
+
+
 def register(env_id: str, factory: Callable[..., tuple[Environment, object]]) -> None:
     """Make `make(env_id, **options)` return `factory(**options)`, an `(env, params)` pair (a problem
     suite's factory takes `difficulty`)."""

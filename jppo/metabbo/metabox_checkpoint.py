@@ -153,7 +153,7 @@ def import_rlepso(weights: MetaBoxWeights, ckpt_dir: str | Path, env_id: str = "
     actor, critic = make_networks(trainer.env, config, jax.random.key(0))
     rlepso_params(weights, actor, critic)
     init, _ = seed_batched(trainer, 1)
-    state = init(jax.random.split(jax.random.key(config.seed), 1))
+    state = init(config.seed)
     params = {"actor": nnx.state(actor, nnx.Param), "critic": nnx.state(critic, nnx.Param)}
     params = jax.tree.map(lambda new, old: jax.numpy.asarray(new, old.dtype)[None], params, state.params)
     state = state.replace(params=params, update=state.update * 0 + weights.learning_time // config.num_epochs)

@@ -1,0 +1,159 @@
+"""Where a run's arrays live: its vmapped seeds, and with fewer seeds than devices its env batch,
+sharded over devices with `jax.sharding` (one compiled program, partitioned by XLA; no pmap).
+
+    placement = plan(num_seeds=4, num_envs=64, devices=select_devices())  # a Mesh ("seeds", "envs")
+    init, run = seed_batched(trainer, num_seeds=4, placement=placement)
+    state = init(config.seed)                  # [seeds, ...] arrays, laid out on the mesh
+    state, metrics = run(state, 10)
+
+Every leaf of a seed-batched state has the seed axis first; it is split over the mesh's "seeds"
+axis. The state's per-env fields (`ENV_FIELDS`: `[seeds, num_envs, ...]`) are also split over
+"envs"; everything else (parameters, optimizer state, keys, counters) is replicated along "envs".
+With several processes (`jax.distributed`, see `jppo.distributed`) the mesh spans the devices of
+every process and `gather` brings a state or metrics back to each host as numpy arrays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+AXES = ("seeds", "envs")
+ENV_FIELDS = ("env_state", "obs")  # state fields with an env axis after the seed axis
+
+
+def select_devices(count: int | None = None) -> list:
+    """The first `count` local devices of every process (all of them when `count` is None)."""
+    local = jax.local_devices()
+    if count is not None:
+        if count < 1 or count > len(local):
+            raise ValueError(f"--devices {count}: this process has {len(local)} {local[0].platform} device(s)")
+        local = local[:count]
+    if jax.process_count() == 1:
+        return local
+    by_process: dict[int, list] = {}
+    for d in jax.devices():
+        by_process.setdefault(d.process_index, []).append(d)
+    return [d for p in sorted(by_process) for d in by_process[p][: len(local)]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """A 2-D mesh: `seed_devices` groups of `env_devices` devices."""
+
+    mesh: Mesh
+
+    @property
+    def seed_devices(self) -> int:
+        return self.mesh.shape["seeds"]
+
+    @property
+    def env_devices(self) -> int:
+        return self.mesh.shape["envs"]
+
+    @property
+    def size(self) -> int:
+        return self.mesh.size
+
+    def by_seed(self) -> NamedSharding:
+        return NamedSharding(self.mesh, PartitionSpec("seeds"))
+
+    def shardings(self, state):
+        """A sharding per leaf of a seed-batched `state` (arrays or `jax.ShapeDtypeStruct`s)."""
+        seeds, envs = self.by_seed(), NamedSharding(self.mesh, PartitionSpec("seeds", "envs"))
+        out = jax.tree.map(lambda _: seeds, state)
+        per_env = {f: jax.tree.map(lambda _: envs, getattr(state, f)) for f in ENV_FIELDS if hasattr(state, f)}
+        return out.replace(**per_env)
+
+    def put(self, state):
+        """A host (numpy) seed-batched state, as arrays laid out on the mesh."""
+        key = getattr(state, "key", None)
+        typed = key is not None and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+        raw = state.replace(key=jax.random.key_data(key)) if typed else state
+        raw = jax.tree.map(np.asarray, raw)
+        placed = jax.tree.map(lambda x, s: jax.make_array_from_callback(x.shape, s, lambda i: x[i]), raw,
+                              self.shardings(raw))
+        if not typed:
+            return placed
+        impl = jax.random.key_impl(key)
+        rewrap = jax.jit(lambda s: s.replace(key=jax.random.wrap_key_data(s.key, impl=impl)),
+                         out_shardings=self.shardings(state))
+        return rewrap(placed)
+
+
+def plan(num_seeds: int, num_envs: int, devices: list) -> Placement:
+    """The mesh for `num_seeds` seeds of `num_envs` envs over `devices`: seeds split over all devices
+    when they divide evenly; with fewer seeds than devices, each seed's env batch split over
+    `len(devices) / num_seeds` of them. Anything that does not split evenly raises a ValueError."""
+    n = len(devices)
+    if num_seeds >= n:
+        if num_seeds % n:
+            raise ValueError(f"{num_seeds} seeds cannot be split evenly over {n} devices: the number of seeds "
+                             f"must be a multiple of {n} (or pass --devices with a divisor of {num_seeds})")
+        grid = (n, 1)
+    else:
+        if n % num_seeds:
+            raise ValueError(f"{num_seeds} seeds cannot share {n} devices evenly: with fewer seeds than devices "
+                             f"the number of seeds must divide {n}")
+        per_seed = n // num_seeds
+        if num_envs % per_seed:
+            raise ValueError(f"num_envs={num_envs} cannot be split over the {per_seed} devices of each seed "
+                             f"({n} devices / {num_seeds} seeds): num_envs must be a multiple of {per_seed}")
+        grid = (num_seeds, per_seed)
+    return Placement(Mesh(np.asarray(devices, dtype=object).reshape(grid), AXES))
+
+
+def seed_batched(trainer, num_seeds: int, placement: Placement):
+    """`(init(seed), run(state, n))` for a jittable trainer: `init` draws `num_seeds` keys from
+    `jax.random.key(seed)` and vmaps `trainer.init` over them; `run` vmaps `trainer.run`. Both are
+    compiled with the state laid out on `placement`'s mesh (metrics `[seeds, n]` split by seed)."""
+
+    def keys(seed):
+        return jax.random.split(jax.random.key(seed), num_seeds)
+
+    shapes = jax.eval_shape(jax.vmap(trainer.init), keys(0))
+    state_sharding = placement.shardings(shapes)
+    init = jax.jit(lambda seed: jax.vmap(trainer.init)(keys(seed)), out_shardings=state_sharding)
+    run = jax.jit(lambda state, n: jax.vmap(lambda s: trainer.run(s, n))(state), static_argnums=1,
+                  in_shardings=(state_sharding,), out_shardings=(state_sharding, placement.by_seed()))
+    return init, run
+
+
+def gather(tree):
+    """Every array of `tree` as a numpy array on this host (typed PRNG keys stay keys, host-local)."""
+
+    def one(x):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(one(jax.random.key_data(x)), impl=jax.random.key_impl(x))
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x)
+
+    return jax.tree.map(one, tree)
+
+
+def from_process_0(read, template):
+    """`read()` (a numpy tree shaped like `template`) on process 0, sent to every process. Alone,
+    simply `read()`. An exception in `read` is raised on process 0 and reported on the others."""
+    if jax.process_count() == 1:
+        return read()
+    error, tree = None, template
+    if jax.process_index() == 0:
+        try:
+            tree = read()
+        except Exception as err:  # raised below, once every process knows
+            error = err
+    if int(multihost_utils.broadcast_one_to_all(np.int32(error is not None))):
+        if error is not None:
+            raise error
+        raise RuntimeError("process 0 could not read the checkpoint to resume from (its error says why)")
+    key = getattr(tree, "key", None)
+    if key is None:
+        return multihost_utils.broadcast_one_to_all(tree)
+    impl = jax.random.key_impl(key)
+    tree = jax.tree.map(np.asarray, multihost_utils.broadcast_one_to_all(tree.replace(key=jax.random.key_data(key))))
+    return tree.replace(key=jax.random.wrap_key_data(tree.key, impl=impl))
