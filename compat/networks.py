@@ -4,7 +4,8 @@ Contract (as MetaBox's torch networks):
   actor(state, fixed_action=None, require_entropy=False, *, key=None) -> (action, log_prob, entropy)
       samples with `key` when `fixed_action` is None, else evaluates `fixed_action`;
   critic(state) -> value, or a pair whose last element is the value.
-The agent owns the randomness and passes `key`.
+The agent owns the randomness and passes `key`. The other conventions of MetaBox's agents
+(`fix_action=`, shared trunks, `[B, 1]` outputs, ...) are listed in `compat.conventions`.
 """
 
 from __future__ import annotations

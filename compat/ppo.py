@@ -9,24 +9,36 @@ transitions, then K epochs, each one optimizer step on the whole window:
     L = -mean(min(ρA, clip(ρ, 1-ε, 1+ε)A)) + mean(max((V-G)², (V_old + clip(V-V_old, -ε, ε) - G)²))
 
 (at k = 0, V_old = V, so the value loss is the plain squared error), per-network gradient
-clipping, one learning rate per network. Each epoch is one jitted call.
+clipping, one learning rate per network. The K epochs of a window are one compiled call (a scan
+over epochs; it stops early at a checkpoint or `max_learning_step`, see `_epochs_until_event`), and
+each env step is one compiled call giving action, log-prob, entropy and value.
 
-Networks are Flax NNX modules with MetaBox's call contract (`compat.networks`); the agent owns the
-sampling randomness and passes `key=` to the actor. The modules always hold the current weights.
+Networks are Flax NNX modules; the agent owns the sampling randomness and passes `key=` to the
+actor. The modules always hold the current weights. Three compiled hooks say how the networks are
+called, so a port with other conventions overrides one small method, not the loop:
+
+    _act(nets, state, key)          -> (action, log_prob [B], entropy [B, ...], value [B])
+    _evaluate(nets, states, actions) -> (log_prob [N], entropy [N, ...], value [N])
+    _bootstrap(nets, state)         -> value [B]     (the state after a window)
+
+`nets` is a dict name -> NNX module. The defaults cover MetaBox's conventions
+(`compat.conventions`): `fixed_action=` or `fix_action=`, with or without `require_entropy=`,
+shared trunks (`to_critic=` / `only_critic=`: V = critic(features from the actor), so value-loss
+gradients reach the actor), tuple critics, `[B, 1]` log-probs and values, entropies of any shape.
 """
 
 from __future__ import annotations
 
-import copy
-import math
 import numbers
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax import lax
 
 from compat.basic_agent import Basic_Agent
+from compat.conventions import ActorCall, actor_outputs, batch_size, critic_value, leading, per_env
 from compat.parallelenv import ParallelEnv, WorkerError
 from compat.utils import save_class
 from jppo.loss import METABOX
@@ -60,11 +72,6 @@ class _Optimizer:
 
     def learning_rates(self):
         return {g["name"]: float(g["lr"]) for g in self.param_groups}
-
-
-def _value(out):
-    """A critic returns a value, or a pair whose last element is the value."""
-    return out[-1] if isinstance(out, (tuple, list)) else out
 
 
 def _resolve_device(name):
@@ -140,7 +147,8 @@ class PPO_Agent(Basic_Agent):
         return self._live if self._live is not None else self._params()
 
     def _graphs(self):
-        return {n: nnx.graphdef(getattr(self, n)) for n in self.network}
+        """name -> (graph definition, non-parameter state): what `nnx.merge` needs besides the parameters."""
+        return {n: nnx.split(getattr(self, n), nnx.Param, ...)[::2] for n in self.network}
 
     def _load_params(self, params):
         for n in self.network:
@@ -164,13 +172,36 @@ class PPO_Agent(Basic_Agent):
         state["_compiled"] = None
         state["_device"] = None
         state["_live"] = None
+        state["_key_data"] = np.asarray(self._key_data)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._device = _resolve_device(self.device)
 
-    # -- hooks (override in subclasses) ----------------------------------------------------
+    # -- compiled hooks: how the networks are called (pure; traced inside jit) ---------------
+
+    def _act(self, nets, state, key):
+        """Sample at `state` `[B, ...]`: `(action, log_prob [B], entropy [B, ...], value [B])`."""
+        call, batch = ActorCall.of(nets["actor"]), batch_size(state)
+        action, logp, entropy, features = actor_outputs(nets["actor"](state, **call.kwargs(key=key)), call, batch)
+        return action, logp, entropy, critic_value(nets["critic"](state if features is None else features), batch)
+
+    def _evaluate(self, nets, states, actions):
+        """The stored `actions` at `states` `[N, ...]`: `(log_prob [N], entropy [N, ...], value [N])`."""
+        call, n = ActorCall.of(nets["actor"]), batch_size(states)
+        out = nets["actor"](states, **call.kwargs(fixed_action=actions))
+        _, logp, entropy, features = actor_outputs(out, call, n)
+        return logp, entropy, critic_value(nets["critic"](states if features is None else features), n)
+
+    def _bootstrap(self, nets, state):
+        """The value `[B]` of the state after a window: critic(state), or
+        critic(actor(state, only_critic=True)) for a shared trunk."""
+        call = ActorCall.of(nets["actor"])
+        features = nets["actor"](state, only_critic=True) if call.shared_trunk else state
+        return critic_value(nets["critic"](features), batch_size(state))
+
+    # -- host hooks (override in subclasses) -------------------------------------------------
 
     def _trans_state(self, state):
         return jnp.asarray(np.asarray(state), dtype=jnp.asarray(0.0).dtype)
@@ -179,8 +210,13 @@ class PPO_Agent(Basic_Agent):
         return np.asarray(action)
 
     def _get_action(self, state, fixed_action=None):
-        """`(action, log_prob, entropy)` from the current actor; samples with the agent's key."""
-        return self._fns()["act"](self._current_params(), state, self._next_key(), fixed_action)
+        """`(action, log_prob, entropy)` from the current actor: sampled with the agent's key, or
+        `fixed_action` evaluated. Training acts through `_act` unless this or `_get_critic` is overridden."""
+        params = self._current_params()
+        if fixed_action is None:
+            self._key_data, out = self._fns()["sample"](params, state, self._key_data)
+            return out
+        return (fixed_action, *self._fns()["judge"](params, state, fixed_action))
 
     def _get_critic(self, state):
         return self._fns()["value"](self._current_params(), state)
@@ -201,10 +237,6 @@ class PPO_Agent(Basic_Agent):
         key = jax.random.fold_in(base, int(flat[0]) if flat.size else 0)
         self._key_data = np.asarray(jax.random.key_data(jax.random.fold_in(key, flat.size)))
 
-    def _next_key(self):
-        self._key_data, sub = self._fns()["split"](self._key_data)
-        return sub
-
     # -- compiled pieces -------------------------------------------------------------------
 
     def _fns(self):
@@ -216,47 +248,61 @@ class PPO_Agent(Basic_Agent):
         graphs, tx = self._graphs(), self._tx()
 
         def nets(params):
-            return {n: nnx.merge(graphs[n], params[n]) for n in graphs}
+            return {n: nnx.merge(graph, params[n], rest) for n, (graph, rest) in graphs.items()}
 
-        def act(params, state, key, fixed_action):
-            out = nets(params)["actor"](state, fixed_action, True, key=key)
-            return tuple(out)
+        def act(params, state, key_data):
+            key, sub = jax.random.split(jax.random.wrap_key_data(key_data))
+            return jax.random.key_data(key), _checked("_act", self._act(nets(params), state, sub), batch_size(state))
 
-        def value(params, state):
-            return _value(nets(params)["critic"](state))
+        def sample(params, state, key_data):  # the value is dropped, so XLA does not compute it
+            key_data, (action, logp, entropy, _) = act(params, state, key_data)
+            return key_data, (action, logp, entropy)
 
         def evaluate(params, states, actions):
-            m = nets(params)
-            _, logp, entropy = m["actor"](states, actions, True)
-            return logp, entropy, _value(m["critic"](states))
+            return _checked("_evaluate", self._evaluate(nets(params), states, actions), batch_size(states))
 
-        def epoch(params, opt_state, lrs, states, actions, old_logp, old_values, rewards, next_state, gamma, eps, max_norm):
-            window = dict(obs=states, actions=actions, logp=old_logp, values=old_values, rewards=rewards,
-                          valid=jnp.ones(rewards.shape, bool))
-            return window_epoch(evaluate, value, tx, params, set_learning_rates(opt_state, lrs), window, next_state,
-                                Hyperparams(clip_eps=eps, ent_coef=0.0, max_grad_norm=max_norm), gamma=gamma,
-                                loss=METABOX)
+        def value(params, state):
+            return per_env(self._bootstrap(nets(params), state), batch_size(state), "the hook _bootstrap", "the value")
 
-        def split(key_data):
-            key, sub = jax.random.split(jax.random.wrap_key_data(key_data))
-            return jax.random.key_data(key), sub
+        def epochs(params, opt_state, lrs, window, next_state, gamma, eps, max_norm, count, *, num_epochs):
+            """`num_epochs` window epochs, of which the first `count` run (the rest pass the state
+            through): `(params, opt_state, aux)` with aux stacked per epoch `[num_epochs, ...]`."""
+            hp = Hyperparams(clip_eps=eps, ent_coef=0.0, max_grad_norm=max_norm)
 
-        return {"act": jax.jit(act), "value": jax.jit(value), "epoch": jax.jit(epoch), "split": jax.jit(split)}
+            def run(carry):
+                params, opt_state, aux = window_epoch(evaluate, value, tx, *carry, window, next_state, hp,
+                                                      gamma=gamma, loss=METABOX)
+                return (params, opt_state), aux
+
+            def skip(carry):
+                shapes = jax.eval_shape(run, carry)[1]
+                return carry, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+            def one(carry, k):
+                return lax.cond(k < count, run, skip, carry)
+
+            (params, opt_state), aux = lax.scan(one, (params, set_learning_rates(opt_state, lrs)),
+                                                jnp.arange(num_epochs))
+            return params, opt_state, aux
+
+        return {"act": jax.jit(act), "sample": jax.jit(sample), "judge": jax.jit(lambda p, s, a: evaluate(p, s, a)[:2]),
+                "value": jax.jit(value), "epochs": jax.jit(epochs, static_argnames="num_epochs")}
 
     # -- training --------------------------------------------------------------------------
 
-    def _check_actor_output(self, out, state):
-        if not isinstance(out, (tuple, list)) or len(out) != 3:
-            n = len(out) if isinstance(out, (tuple, list)) else 1
-            raise ValueError(f"the actor must return (action, log_prob, entropy) when called with require_entropy=True; "
-                             f"it returned {n} output(s)")
-        batch = state.shape[0]
-        action, logp, entropy = out
-        if np.shape(action)[:1] != (batch,) or np.shape(logp) != (batch,) or np.shape(entropy)[:1] != (batch,):
-            raise ValueError(
-                f"the actor's outputs must have a leading batch axis of {batch} (one per env): got action "
-                f"{np.shape(action)}, log_prob {np.shape(logp)} (must be ({batch},)), entropy {np.shape(entropy)}"
-            )
+    def _acts_in_one_call(self):
+        """Whether acting may use the compiled `_act` (action and value in one call): not when a
+        subclass overrides the host hooks `_get_action` or `_get_critic`."""
+        cls = type(self)
+        return cls._get_action is PPO_Agent._get_action and cls._get_critic is PPO_Agent._get_critic
+
+    def _epochs_until_event(self):
+        """Optimizer steps (>= 1) until the next checkpoint or `max_learning_step`: a window's compiled
+        epochs stop there, so checkpoint-N.pkl holds the parameters after exactly step N."""
+        limits = [self.config.max_learning_step - self.learning_time]
+        if self.config.end_mode == "step":
+            limits.append(self.config.save_interval * self.cur_checkpoint - self.learning_time)
+        return max(1, min(limits))
 
     def train_episode(self, envs, seeds=None, para_mode="dummy", compute_resource={}, tb_logger=None,
                       required_info={}):
@@ -266,6 +312,7 @@ class PPO_Agent(Basic_Agent):
         self._set_train()
         self._seed(seeds)
         fns = self._fns()
+        one_call = self._acts_in_one_call()
         env = ParallelEnv(envs, para_mode, num_cpus=compute_resource.get("num_cpus"),
                           num_gpus=compute_resource.get("num_gpus", 0))
         try:
@@ -278,17 +325,18 @@ class PPO_Agent(Basic_Agent):
             t = 0
             while not env.all_done():
                 t_start = t
-                values, entropies = [], []
+                values = []
                 while t - t_start < self.n_step and not env.all_done():
                     memory.states.append(state)
-                    out = self._get_action(state)
-                    if t == 0:
-                        self._check_actor_output(out, state)
-                    action, logp, entropy = out
+                    if one_call:
+                        self._key_data, (action, logp, _, value) = fns["act"](params, state, self._key_data)
+                    else:
+                        action, logp, _ = self._get_action(state)
+                        logp = per_env(logp, len(env), "the hook _get_action", "log_prob")
+                        value = per_env(self._get_critic(state), len(env), "the hook _get_critic", "the value")
                     memory.actions.append(action)
                     memory.logprobs.append(logp)
-                    entropies.append(entropy)
-                    values.append(self._get_critic(state))
+                    values.append(value)
                     state, rewards, _, _ = env.step(self._trans_action(action))
                     rewards = np.asarray(rewards, dtype=np.float64)
                     if not np.all(np.isfinite(rewards)):
@@ -298,35 +346,46 @@ class PPO_Agent(Basic_Agent):
                     returns_per_env += rewards
                     t += 1
                     state = self._trans_state(state)
-                window = (jnp.stack(memory.states), jnp.stack(memory.actions), jnp.stack(memory.logprobs),
-                          jnp.stack(values), jnp.asarray(np.stack(memory.rewards), dtype=jnp.stack(values).dtype))
-                for _ in range(self.K_epochs):
-                    params, self._opt_state, aux = fns["epoch"](
-                        params, self._opt_state, self.optimizer.learning_rates(), *window, state,
-                        self.gamma, self.eps_clip, float(self.max_grad_norm))
+                values = jnp.stack(values)
+                window = dict(obs=_stack(memory.states), actions=_stack(memory.actions), logp=jnp.stack(memory.logprobs),
+                              values=values, rewards=jnp.asarray(np.stack(memory.rewards), dtype=values.dtype),
+                              valid=jnp.ones(values.shape, bool))
+                done = 0
+                while done < self.K_epochs:
+                    count = min(self.K_epochs - done, self._epochs_until_event())
+                    params, self._opt_state, aux = fns["epochs"](
+                        params, self._opt_state, self.optimizer.learning_rates(), window, state, self.gamma,
+                        self.eps_clip, float(self.max_grad_norm), count, num_epochs=self.K_epochs)
                     self._load_params(params)
                     self._live = params
-                    loss = float(aux["metrics"]["loss"])
-                    losses.append(loss)
-                    self.learning_time += 1
-                    if self.config.end_mode == "step" and self.learning_time >= self.config.save_interval * self.cur_checkpoint:
-                        save_class(self.config.agent_save_dir, "checkpoint-" + str(self.cur_checkpoint), self)
-                        self.cur_checkpoint += 1
-                    if tb_logger is not None and not getattr(self.config, "no_tb", False):
-                        m = aux["metrics"]
-                        self.log_to_tb_train(
-                            tb_logger, self.learning_time,
-                            ([float(aux["norms"][n]) for n in self.network], [float(aux["clipped"][n]) for n in self.network]),
-                            m["policy_loss"], m["value_loss"], returns_per_env, aux["returns"], memory.rewards,
-                            aux["values"], aux["logp"], aux["entropy"], m["approx_kl_metabox"])
-                    if self.learning_time >= self.config.max_learning_step:
-                        return True, self._episode_info(env, returns_per_env, losses, required_info)
+                    done += count
+                    step_losses = np.asarray(aux["metrics"]["loss"])
+                    for k in range(count):
+                        losses.append(float(step_losses[k]))
+                        self.learning_time += 1
+                        if self.config.end_mode == "step" and self.learning_time >= self.config.save_interval * self.cur_checkpoint:
+                            save_class(self.config.agent_save_dir, "checkpoint-" + str(self.cur_checkpoint), self)
+                            self.cur_checkpoint += 1
+                        if tb_logger is not None and not getattr(self.config, "no_tb", False):
+                            self._log_epoch(tb_logger, jax.tree.map(lambda x, k=k: x[k], aux), returns_per_env,
+                                            memory.rewards)
+                        if self.learning_time >= self.config.max_learning_step:
+                            return True, self._episode_info(env, returns_per_env, losses, required_info)
                 memory.clear_memory()
             return self.learning_time >= self.config.max_learning_step, self._episode_info(
                 env, returns_per_env, losses, required_info)
         finally:
             self._live = None
+            self._key_data = np.asarray(self._key_data)
             env.close()
+
+    def _log_epoch(self, tb_logger, aux, returns_per_env, rewards):
+        m = aux["metrics"]
+        self.log_to_tb_train(
+            tb_logger, self.learning_time,
+            ([float(aux["norms"][n]) for n in self.network], [float(aux["clipped"][n]) for n in self.network]),
+            m["policy_loss"], m["value_loss"], returns_per_env, aux["returns"], rewards,
+            aux["values"], aux["logp"], aux["entropy"], m["approx_kl_metabox"])
 
     def _episode_info(self, env, returns_per_env, losses, required_info):
         info = {"return": [float(r) for r in returns_per_env], "loss": losses, "learn_steps": self.learning_time}
@@ -397,3 +456,23 @@ class PPO_Agent(Basic_Agent):
             else:
                 for name, data in zip(value["name"], value["data"]):
                     tb_logger.add_scalar(f"{key}/{name}", f(data), mini_step)
+
+
+def _stack(trees):
+    """Stack a list of arrays (or of pytrees of arrays) along a new leading axis."""
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def _checked(hook, out, batch):
+    """The outputs of `_act` / `_evaluate`, log-prob and value as `[batch]`; one error names what is wrong."""
+    names = ("action", "log_prob", "entropy", "value") if hook == "_act" else ("log_prob", "entropy", "value")
+    if not isinstance(out, (tuple, list)) or len(out) != len(names):
+        n = len(out) if isinstance(out, (tuple, list)) else 1
+        raise ValueError(f"the hook {hook} must return ({', '.join(names)}); it returned {n} output(s)")
+    out = dict(zip(names, out))
+    if "action" in out:
+        out["action"] = leading(out["action"], batch, f"the hook {hook}", "action")
+    out["log_prob"] = per_env(out["log_prob"], batch, f"the hook {hook}", "log_prob")
+    out["entropy"] = leading(out["entropy"], batch, f"the hook {hook}", "entropy")
+    out["value"] = per_env(out["value"], batch, f"the hook {hook}", "the value")
+    return tuple(out[n] for n in names)

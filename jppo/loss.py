@@ -50,14 +50,15 @@ def ppo_loss(
     config: LossConfig = LossConfig(),
     mask=None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    r"""Clipped-surrogate PPO loss over a batch of `N` samples (all inputs `[N]`).
+    r"""Clipped-surrogate PPO loss over a batch of `N` samples (inputs `[N]`; `entropy` `[N, ...]`).
 
         ρ = exp(logp - old_logp)
         Â = (A - mean A) / (std A + 1e-8)       if normalize_advantages, else A
         L_π = -mean(min(ρ Â, clip(ρ, 1-ε, 1+ε) Â))
         L_V = c · mean((V - G)²)                                              value_clip off
         L_V = c · mean(max((V - G)², (V_old + clip(V - V_old, -ε_v, ε_v) - G)²))   value_clip on
-        H   = mean(entropy)
+        H   = mean(entropy)            (over every entry: an entropy per dimension or per particle,
+                                        `[N, A]` or `[N, P, 1]`, counts each entry once, as MetaBox logs it)
         L   = L_π + vf_coef · L_V - ent_coef · H
 
     `advantages`, `returns`, `old_logp` and `old_values` are treated as constants (gradients are
@@ -95,7 +96,7 @@ def ppo_loss(
         squared_error = jnp.maximum(squared_error, (clipped_values - returns) ** 2)
     value_loss = config.value_loss_factor * mean(squared_error)
 
-    mean_entropy = mean(entropy)
+    mean_entropy = mean(_per_sample(entropy))
     loss = policy_loss + config.vf_coef * value_loss - ent_coef * mean_entropy
 
     log_ratio, ratio, v = sg(log_ratio), sg(ratio), sg(values)
@@ -122,6 +123,12 @@ def explained_variance(predictions, targets, weights=None) -> jax.Array:
 
     var_targets = var(targets)
     return jnp.where(var_targets == 0, jnp.nan, 1.0 - var(targets - predictions) / var_targets)
+
+
+def _per_sample(x):
+    """`[N, ...]` -> `[N]`: the mean of each sample's entries (the mean of the result is then the mean
+    of all entries, also under a 0/1 sample mask, since every sample has as many)."""
+    return x.reshape(x.shape[0], -1).mean(axis=1)
 
 
 def _mean(x, weights=None):

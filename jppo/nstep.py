@@ -68,7 +68,7 @@ def window_epoch(evaluate: Evaluate, value: Callable, optimizer: optax.GradientT
     per-network gradient norms before and after clipping.
     """
     T, n = window["rewards"].shape
-    flat = lambda x: x.reshape(T * n, *x.shape[2:])  # noqa: E731
+    flat = lambda tree: jax.tree.map(lambda x: x.reshape(T * n, *x.shape[2:]), tree)  # noqa: E731  (obs, actions may be pytrees)
 
     def loss_fn(params):
         logp, entropy, values = evaluate(params, flat(window["obs"]), flat(window["actions"]))

@@ -240,3 +240,18 @@ def test_float32_by_default_and_float64_with_x64():
     with jax.enable_x64(True):
         actor, _ = make_models()
         assert actor.log_std[...].dtype == jnp.float64
+
+
+def test_entropy_of_any_shape_is_the_mean_of_its_entries():
+    """An entropy per dimension [N, A] or per particle [N, P, 1] (MetaBox's RLEPSO, GLEET actors) is
+    averaged over all entries of the samples the mask keeps, in the metric and in the bonus."""
+    rng = np.random.default_rng(0)
+    n = 6
+    args = [jnp.asarray(rng.normal(size=n)) for _ in range(6)]  # logp, old_logp, adv, values, old_values, returns
+    mask = jnp.asarray([1, 1, 0, 1, 0, 1], bool)
+    per_dim = jnp.asarray(rng.uniform(size=(n, 4)))
+    flat_loss, flat = jppo.ppo_loss(*args, per_dim.mean(1), clip_eps=0.2, ent_coef=0.1, mask=mask)
+    for entropy in (per_dim, per_dim[..., None]):
+        loss, metrics = jppo.ppo_loss(*args, entropy, clip_eps=0.2, ent_coef=0.1, mask=mask)
+        np.testing.assert_allclose(metrics["entropy"], per_dim[np.asarray(mask)].mean(), rtol=1e-6)
+        np.testing.assert_allclose(loss, flat_loss, rtol=1e-6)
