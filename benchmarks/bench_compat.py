@@ -199,7 +199,7 @@ def main(out_dir: Path, quick: bool):
             plot[f"torch\n{batch} env f{dtype[5:]}"] = torch_s
             print(f"batch {batch} {dtype}: compat {1e3 * np.median(compat_s):.1f} ms, torch {1e3 * np.median(torch_s):.1f} ms, "
                   f"torch/compat {np.median(ratios):.2f}x", flush=True)
-        gleet = _gleet_vs_metabox(2 if quick else 5, save_dir)
+        gleet = _gleet_vs_metabox(3 if quick else 5, save_dir)
     torch.set_num_threads(threads)
     notes.append(f"{reps} alternated pairs per setting after one warm-up episode each; ratio = torch time / compat time "
                  f"(> 1: compat is faster), median and IQR of the per-pair ratios. The compat warm-up column is its "
