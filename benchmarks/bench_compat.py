@@ -25,6 +25,7 @@ against 0.2 s with 1).
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 import types
@@ -185,6 +186,7 @@ def _gleet_vs_metabox(reps, save_dir):
 
 def main(out_dir: Path, quick: bool):
     reps = 3 if quick else 20
+    load_start = os.getloadavg()
     rows, notes, plot = [], [], {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # see the module docstring
@@ -210,7 +212,8 @@ def main(out_dir: Path, quick: bool):
                  f"see bench_compat.py for why).")
     notes.append("Acting uses the episode's parameter pytree (kept current after every optimizer step), not a fresh read "
                  "of the NNX modules per call: that read cost 57-66% of an episode before it was removed.")
-    notes.append(report.machine())
+    notes.append(report.machine() + f" Load average (1, 5, 15 min) at the start {', '.join(f'{x:.1f}' for x in load_start)}, "
+                 f"at the end {', '.join(f'{x:.1f}' for x in os.getloadavg())}: the cores were shared with other jobs.")
     report.write(
         out_dir, "compat",
         title=f"train_episode, compat.PPO_Agent vs torch: {STEPS} steps, n_step {N_STEP}, K {K}",
