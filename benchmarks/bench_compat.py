@@ -10,6 +10,12 @@ envs in a list where compat goes through its `ParallelEnv` in dummy mode. Settin
 float32. Episodes are alternated compat/torch after one warm-up each; the figure is the median of
 per-pair ratios.
 
+With metaevobox importable (see tests/metabox_dropin.py), a second table: MetaBox's own torch GLEET agent
+(`metaevobox.baseline.metabbo.gleet.GLEET`, its own `train_episode`) against the compat port
+(`compat.agents.GLEET`) on MetaBox's `GLEET_Optimizer` env, the same bbob-10D problem and seeds, float64,
+whole episodes (199 steps, 20 windows, 60 optimizer steps), alternated. The figure is the agent's time:
+episode time less the time spent inside the env's own `reset` / `step` (timed around each call).
+
 Torch runs with one intra-op thread: these networks are far too small to gain from more, and on a
 machine whose cores are busy with other work its thread pool stalls (on the 2-core machine of the
 committed results, shared with other jobs, an episode of 16 envs took 0.8-19 s with 2 threads
@@ -19,6 +25,7 @@ against 0.2 s with 1).
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 import time
 import types
@@ -82,8 +89,104 @@ def _one_setting(batch, dtype, reps, save_dir):
     return np.array(compat_s), np.array(torch_s), first
 
 
+class _EnvClock:
+    """Seconds spent inside the envs' reset/step (a class attribute: copies of the env add to it too)."""
+
+    seconds = 0.0
+
+
+def _timed_env_class(base):
+    class TimedEnv(base):
+        def reset(self, *a, **k):
+            start = time.perf_counter()
+            try:
+                return super().reset(*a, **k)
+            finally:
+                _EnvClock.seconds += time.perf_counter() - start
+
+        def step(self, *a, **k):
+            start = time.perf_counter()
+            try:
+                return super().step(*a, **k)
+            finally:
+                _EnvClock.seconds += time.perf_counter() - start
+
+    return TimedEnv
+
+
+def _gleet_vs_metabox(reps, save_dir):
+    """MetaBox's torch GLEET vs compat.agents.GLEET on GLEET_Optimizer: (rows, notes), or None without metaevobox."""
+    import copy
+    import sys
+
+    try:
+        from metaevobox import Config
+        from metaevobox.baseline.metabbo.gleet import GLEET as TorchGLEET
+        from metaevobox.environment.basic_environment import PBO_Env
+        from metaevobox.environment.optimizer.gleet_optimizer import GLEET_Optimizer
+        from metaevobox.environment.problem.utils import construct_problem_set
+    except Exception as err:  # noqa: BLE001  (metaevobox pulls in many packages)
+        print(f"GLEET vs MetaBox skipped: metaevobox does not import ({type(err).__name__}: {err})", flush=True)
+        return None
+    from compat.agents import GLEET
+
+    dtype = torch.get_default_dtype()
+    saved, sys.argv = sys.argv, sys.argv[:1]  # MetaBox's Config parses the command line (and makes torch float64)
+    try:
+        configs = [Config({"train_problem": "bbob-10D", "train_difficulty": "difficult", "device": "cpu", "seed": 0,
+                           "no_tb": True, "end_mode": "epoch", "max_learning_step": 10**9,
+                           "agent_save_dir": f"{save_dir}/{side}/"}) for side in ("torch", "compat")]
+    finally:
+        sys.argv = saved
+    try:
+        configs = [construct_problem_set(c)[0] for c in configs]
+        _, datasets = construct_problem_set(copy.copy(configs[0]))
+        problem = datasets[0].data[0]
+        env_class = _timed_env_class(PBO_Env)
+        with jax.enable_x64(True):
+            torch.manual_seed(0)
+            agents = {"torch": TorchGLEET(configs[0]), "compat": GLEET(configs[1])}
+
+            def episode(side, seed):
+                env = env_class(copy.deepcopy(problem), GLEET_Optimizer(configs[0]))
+                _EnvClock.seconds = 0.0
+                start = time.perf_counter()
+                _, info = agents[side].train_episode(envs=[env], seeds=[seed])
+                total = time.perf_counter() - start
+                assert info["learn_steps"] > 0
+                return total, _EnvClock.seconds
+
+            first = episode("compat", 0)[0]
+            episode("torch", 0)
+            times = {"torch": [], "compat": []}
+            for i in range(1, reps + 1):
+                for side in ("compat", "torch"):
+                    times[side].append(episode(side, i))
+    finally:
+        torch.set_default_dtype(dtype)
+    t = {side: np.array(v) for side, v in times.items()}  # [reps, (episode, env)]
+    agent = {side: v[:, 0] - v[:, 1] for side, v in t.items()}
+    ratio = agent["torch"] / agent["compat"]
+    whole = t["torch"][:, 0] / t["compat"][:, 0]
+    rows = [(f"GLEET, 1 env, float64, {problem}", f"{1e3 * np.median(agent['compat']):.0f}",
+             f"{1e3 * np.median(agent['torch']):.0f}",
+             f"**{np.median(ratio):.2f}x** ({np.percentile(ratio, 25):.2f}-{np.percentile(ratio, 75):.2f})",
+             f"{np.median(whole):.2f}x", f"{1e3 * np.median(t['compat'][:, 1]):.0f} / {1e3 * np.median(t['torch'][:, 1]):.0f}",
+             f"{first:.1f}")]
+    print(f"GLEET: agent time compat {1e3 * np.median(agent['compat']):.0f} ms, torch {1e3 * np.median(agent['torch']):.0f} ms, "
+          f"torch/compat {np.median(ratio):.2f}x (whole episode {np.median(whole):.2f}x)", flush=True)
+    notes = [f"{reps} alternated pairs after one warm-up episode each. Agent time = episode time less the time inside "
+             f"the env's reset/step; ratio = torch agent time / compat agent time, median (IQR) of per-pair ratios; "
+             f"'whole' = the same ratio for whole episodes, env included. One episode: 199 env steps (100 particles), "
+             f"20 windows, 60 optimizer steps, MetaBox's GLEET settings (float64, n_step 10, K 3). "
+             f"torch side: metaevobox 2.0.2's own GLEET.train_episode with its ParallelEnv (dummy); compat side: "
+             f"compat.agents.GLEET with compat's ParallelEnv (dummy)."]
+    return rows, notes
+
+
 def main(out_dir: Path, quick: bool):
     reps = 3 if quick else 20
+    load_start = os.getloadavg()
     rows, notes, plot = [], [], {}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # see the module docstring
@@ -98,6 +201,7 @@ def main(out_dir: Path, quick: bool):
             plot[f"torch\n{batch} env f{dtype[5:]}"] = torch_s
             print(f"batch {batch} {dtype}: compat {1e3 * np.median(compat_s):.1f} ms, torch {1e3 * np.median(torch_s):.1f} ms, "
                   f"torch/compat {np.median(ratios):.2f}x", flush=True)
+        gleet = _gleet_vs_metabox(3 if quick else 5, save_dir)
     torch.set_num_threads(threads)
     notes.append(f"{reps} alternated pairs per setting after one warm-up episode each; ratio = torch time / compat time "
                  f"(> 1: compat is faster), median and IQR of the per-pair ratios. The compat warm-up column is its "
@@ -108,10 +212,15 @@ def main(out_dir: Path, quick: bool):
                  f"see bench_compat.py for why).")
     notes.append("Acting uses the episode's parameter pytree (kept current after every optimizer step), not a fresh read "
                  "of the NNX modules per call: that read cost 57-66% of an episode before it was removed.")
-    notes.append(report.machine())
+    notes.append(report.machine() + f" Load average (1, 5, 15 min) at the start {', '.join(f'{x:.1f}' for x in load_start)}, "
+                 f"at the end {', '.join(f'{x:.1f}' for x in os.getloadavg())}: the cores were shared with other jobs.")
     report.write(
         out_dir, "compat",
         title=f"train_episode, compat.PPO_Agent vs torch: {STEPS} steps, n_step {N_STEP}, K {K}",
         header=("setting", "compat ms / episode", "torch ms / episode", "torch / compat", "compat warm-up s"),
         rows=rows, notes=notes, plot=plot, ylabel="seconds per train_episode",
+        sections=[] if gleet is None else [(
+            "GLEET: MetaBox's torch agent vs compat.agents.GLEET on MetaBox's GLEET_Optimizer",
+            ("setting", "compat agent ms / episode", "torch agent ms / episode", "torch / compat (agent)",
+             "torch / compat (whole)", "env ms compat / torch", "compat warm-up s"), *gleet)],
     )

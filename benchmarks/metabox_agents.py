@@ -1,0 +1,186 @@
+"""The GLEET, RLEPSO and RLDAS ports (compat.agents) under MetaBox's own Trainer and Tester.
+
+Needs an environment where `metaevobox` 2.0.2 imports next to jppo (see tests/metabox_dropin.py).
+Run from a scratch directory (MetaBox writes agent_model/ and output/ under the current one):
+
+    cd $(mktemp -d) && PYTHONPATH=<repo> python -m benchmarks.metabox_agents all [--steps-windows 2] [--out r.json]
+
+For each port and each of MetaBox's parallel modes 'dummy' and 'subproc': MetaBox's `Trainer` trains
+it on bbob-10D (difficult split, MetaBox's optimizer env for the agent, train_batch_size 2) for a
+tiny budget, `max_learning_step` = windows · K (an epoch of 16 problems is far too slow on a
+2-core machine shared with other jobs); then the last checkpoint of the dummy run is rolled out on
+the first test problem in a fresh process (`rollout`), and MetaBox's `Tester` ('Serial' mode,
+test_run runs, the first two test problems) tests the three checkpoints together, next to its own
+CMAES and Random_search baselines. float64 throughout (MetaBox's Config makes torch float64).
+Prints `RESULT {json}` lines; `--out` writes all of them to one JSON file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import pickle
+import subprocess
+import sys
+import time
+
+AGENTS = ("GLEET", "RLEPSO", "RLDAS")
+
+
+def _setup():
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+def _optimizer_class(name):
+    from metaevobox.environment.optimizer.gleet_optimizer import GLEET_Optimizer
+    from metaevobox.environment.optimizer.rldas_optimizer import RLDAS_Optimizer
+    from metaevobox.environment.optimizer.rlepso_optimizer import RLEPSO_Optimizer
+
+    return {"GLEET": GLEET_Optimizer, "RLEPSO": RLEPSO_Optimizer, "RLDAS": RLDAS_Optimizer}[name]
+
+
+def _config(**values):
+    from metaevobox import Config
+
+    saved, sys.argv = sys.argv, sys.argv[:1]  # MetaBox's Config parses the command line
+    try:
+        return Config({"train_problem": "bbob-10D", "train_difficulty": "difficult", "test_problem": "bbob-10D",
+                       "test_difficulty": "difficult", "device": "cpu", "seed": 7, **values})
+    finally:
+        sys.argv = saved
+
+
+def _windows_to_steps(name, windows):
+    from compat.agents import gleet, rlepso
+
+    k = {"GLEET": gleet.CONFIG["K_epochs"], "RLEPSO": rlepso.CONFIG["K_epochs"],
+         "RLDAS": 2}[name]  # RLDAS: int(0.3 · (20000 // 2500)) on bbob-10D
+    return windows * k
+
+
+def train(name, mode, windows):
+    """MetaBox's Trainer on the port `name` in `mode`; returns the figures and the last checkpoint."""
+    from metaevobox import Trainer
+    from metaevobox.environment.problem.utils import construct_problem_set
+
+    from compat.agents import PORTS
+
+    steps = _windows_to_steps(name, windows)
+    config = _config(train_parallel_mode=mode, end_mode="step", max_learning_step=steps, n_checkpoint=1,
+                     train_batch_size=2, no_tb=True)
+    config, datasets = construct_problem_set(config)
+    agent = PORTS[name](config)
+    trainer = Trainer(config, agent, _optimizer_class(name)(config), datasets)
+    start = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - start
+    with open(os.path.join("output/train_log", config.run_time, "train_log.pkl"), "rb") as f:
+        log = pickle.load(f)
+    checkpoints = sorted(os.listdir(config.agent_save_dir), key=lambda s: (len(s), s))
+    return {"agent": name, "mode": mode, "max_learning_step": steps, "learning_time": agent.learning_time,
+            "K_epochs": agent.K_epochs, "train_s": round(wall, 1), "episodes": len(log["return"]),
+            "episode_returns": [[round(float(r), 4) for r in rs] for rs in log["return"]],
+            "mean_loss": [float(sum(ls) / len(ls)) for ls in log["loss"] if ls],
+            "checkpoints": checkpoints,
+            "last_checkpoint": os.path.abspath(os.path.join(config.agent_save_dir, checkpoints[-1]))}
+
+
+def rollout(name, checkpoint):
+    """Unpickle `checkpoint` (this process has never built the agent) and roll it out once."""
+    import numpy as np
+    from metaevobox.environment.basic_environment import PBO_Env
+    from metaevobox.environment.problem.utils import construct_problem_set
+
+    with open(checkpoint, "rb") as f:
+        agent = pickle.load(f)
+    config, datasets = construct_problem_set(_config())
+    problem = datasets[1].data[0]
+    start = time.perf_counter()
+    out = agent.rollout_episode(PBO_Env(copy.deepcopy(problem), _optimizer_class(name)(config)), seed=1)
+    return {"agent": name, "str": str(agent), "class": f"{type(agent).__module__}.{type(agent).__qualname__}",
+            "problem": str(problem), "rollout_s": round(time.perf_counter() - start, 1),
+            "return": float(out["return"]), "fes": int(out["fes"]),
+            "cost_first_last": [float(np.asarray(out["cost"][0])), float(np.asarray(out["cost"][-1]))]}
+
+
+def test(checkpoints, test_run, n_problems):
+    """MetaBox's Tester ('Serial') on the ports' checkpoints {name: path}; final costs per problem."""
+    import numpy as np
+    from metaevobox import Tester, get_baseline
+    from metaevobox.environment.problem.utils import construct_problem_set
+
+    config = _config(test_run=test_run, test_parallel_mode="Serial", full_meta_data=False)
+    config, (train_set, test_set) = construct_problem_set(config)
+    test_set.data = test_set.data[:n_problems]
+    test_set.N = len(test_set.data)
+    config.baselines = {f"{n}-compat": {"agent": n, "optimizer": _optimizer_class(n), "model_load_path": path}
+                        for n, path in checkpoints.items()}
+    baselines, config = get_baseline(config)
+    tester = Tester(config, baselines, (train_set, test_set))
+    start = time.perf_counter()
+    tester.test(log=False)
+    wall = time.perf_counter() - start
+    costs = {p: {a: [float(np.asarray(run)[-1]) for run in runs] for a, runs in by_agent.items()}
+             for p, by_agent in tester.test_results["cost"].items()}
+    t2 = {p: {a: [round(float(t) / 1e3, 2) for t in ts] for a, ts in by_agent.items()}
+          for p, by_agent in tester.test_results["T2"].items()}
+    return {"test_s": round(wall, 1), "test_run": test_run, "problems": [str(p) for p in test_set.data],
+            "final_cost": costs, "rollout_s": t2}
+
+
+def _emit(result, results):
+    print("RESULT " + json.dumps(result), flush=True)
+    results.append(result)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.metabox_agents", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["all", "train", "rollout", "test"])
+    parser.add_argument("args", nargs="*", help="train: AGENT MODE; rollout: AGENT CHECKPOINT; test: AGENT=CKPT ...")
+    parser.add_argument("--windows", type=int, default=2, help="training budget in windows of K learning steps")
+    parser.add_argument("--agents", default=",".join(AGENTS))
+    parser.add_argument("--modes", default="dummy,subproc")
+    parser.add_argument("--test-run", type=int, default=1)
+    parser.add_argument("--test-problems", type=int, default=2)
+    parser.add_argument("--out")
+    a = parser.parse_args(argv)
+    _setup()
+    results = []
+    if a.what == "train":
+        _emit(train(a.args[0], a.args[1], a.windows), results)
+    elif a.what == "rollout":
+        _emit(rollout(a.args[0], a.args[1]), results)
+    elif a.what == "test":
+        _emit(test(dict(s.split("=", 1) for s in a.args), a.test_run, a.test_problems), results)
+    else:
+        last = {}
+        for name in a.agents.split(","):
+            for mode in a.modes.split(","):
+                r = train(name, mode, a.windows)
+                _emit(r, results)
+                if mode == "dummy" or name not in last:
+                    last[name] = r["last_checkpoint"]
+        for name, path in last.items():  # a fresh process: nothing of this one carries over
+            start = time.perf_counter()
+            out = subprocess.run([sys.executable, "-m", "benchmarks.metabox_agents", "rollout", name, path],
+                                 capture_output=True, text=True)
+            lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+            if out.returncode or not lines:
+                raise RuntimeError(f"rollout of {name} failed:\n{out.stderr[-3000:]}")
+            r = json.loads(lines[-1][7:])
+            r["process_s"] = round(time.perf_counter() - start, 1)
+            _emit(r, results)
+        _emit(test(last, a.test_run, a.test_problems), results)
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+"""MetaBox's own PPO agents (metaevobox 2.0.2) ported onto `compat.ppo.PPO_Agent`.
+
+    from compat.agents import GLEET, RLEPSO, RLDAS
+    agent = GLEET(config)                                  # MetaBox's config values, NNX networks
+    agent = GLEET.from_metabox("GLEET.npz", config)        # MetaBox's trained weights (compat.convert_checkpoint)
+
+Each port sets the config values its MetaBox class sets, builds the networks of
+`jppo.metabbo.networks`, has the same `__str__`, and trains with compat's loop (design.md).
+"""
+
+from compat.agents.base import MetaBoxPort, WeightsMismatch
+from compat.agents.gleet import GLEET
+from compat.agents.rldas import RLDAS
+from compat.agents.rlepso import RLEPSO
+
+PORTS = {"GLEET": GLEET, "RLEPSO": RLEPSO, "RLDAS": RLDAS}
+
+__all__ = ["GLEET", "RLDAS", "RLEPSO", "PORTS", "MetaBoxPort", "WeightsMismatch"]
