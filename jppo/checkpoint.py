@@ -13,7 +13,7 @@ import orbax.checkpoint as ocp
 
 from jppo.config import TrainConfig
 
-FORMAT_VERSION = 2  # 2: NStepState carries per-env return statistics
+FORMAT_VERSION = 3  # 2: NStepState carries per-env return statistics; 3: and the problem schedule (epoch, episode)
 
 
 class CheckpointError(RuntimeError):

@@ -6,6 +6,7 @@
     jppo train --env gym:CartPole-v1 --vector-mode async   # gymnasium envs on the host trainer
     jppo eval --ckpt ckpt/pend                   # mean and std of the saved policy's return
     jppo train --env rlepso-bbob10d --ckpt-dir ckpt/rlepso   # MetaBox's RLEPSO, the whole loop compiled
+    jppo train --env rlepso-bbob10d --difficulty difficult --batching multi   # another split, MetaBox's 'multi'
     jppo eval --ckpt ckpt/rlepso                 # report: trained vs untrained vs plain PSO on the test split
 """
 
@@ -33,7 +34,8 @@ def _add_config_flags(parser: argparse.ArgumentParser):
         elif isinstance(default, tuple):
             group.add_argument(_flag(f.name), default=None, type=int, nargs="+", help=f"(default {' '.join(map(str, default))})")
         else:
-            group.add_argument(_flag(f.name), default=None, type=type(default), help=f"(default {default})")
+            group.add_argument(_flag(f.name), default=None, type=type(default),
+                               help=f"(default {default if default != '' else 'the env decides'})")
 
 
 def build_config(args) -> TrainConfig:
@@ -47,7 +49,7 @@ def build_config(args) -> TrainConfig:
 def cmd_train(args) -> int:
     from jppo import envs
     from jppo.checkpoint import CheckpointError
-    from jppo.fit import TrainingDiverged, fit
+    from jppo.fit import TrainingDiverged, fit, make_trainer
     from jppo.logging import summary
 
     from jppo import host
@@ -63,19 +65,22 @@ def cmd_train(args) -> int:
             raise ValueError(f"--vector-mode and --workers apply to gymnasium environments ({host.PREFIX}<id>) only")
         if host.is_host_env(config.env_id) and args.seeds != 1:
             raise ValueError("the host trainer (gym: environments) trains one seed per run: --seeds 1")
+        if args.resume and args.ckpt_dir is None:
+            raise ValueError("--resume needs --ckpt-dir")
+        # built here so that a setting only the env can check (--difficulty, --batching) fails before training
+        trainer = make_trainer(config, vector_mode=args.vector_mode, num_workers=args.workers)
     except (ValueError, TypeError) as err:
         print(f"jppo train: error: {err}", file=sys.stderr)
         return 2
-    if args.resume and args.ckpt_dir is None:
-        print("jppo train: error: --resume needs --ckpt-dir", file=sys.stderr)
-        return 2
     where = f", host trainer ({args.vector_mode or 'sync'} envs)" if host.is_host_env(config.env_id) else ""
+    if config.algorithm == "nstep" and getattr(trainer, "num_problems", None):
+        where += f", {config.difficulty or 'default'} split ({trainer.num_problems} problems), batching {config.batching}"
     print(f"Training PPO on {config.env_id}: {config.total_steps:,} steps × {args.seeds} seed(s), "
           f"{config.num_envs} envs × {config.num_steps} steps per update{where}")
     try:
         result = fit(config, num_seeds=args.seeds, logdir=args.logdir, ckpt_dir=args.ckpt_dir,
                      ckpt_every=args.ckpt_every, keep=args.keep, resume=args.resume, show_progress=not args.quiet,
-                     vector_mode=args.vector_mode, num_workers=args.workers)
+                     trainer=trainer)
     except TrainingDiverged as err:
         print(f"jppo train: {err}", file=sys.stderr)
         return 1
@@ -122,8 +127,10 @@ def cmd_eval(args) -> int:
 
         untrained = jax.tree.map(lambda x: x[0], template.params)  # the trained policy's own starting point
         out = args.out or str(ckpt.directory / "report")
+        # MetaBox's test_difficulty defaults to the train difficulty (config.py:97-98)
+        difficulty = args.difficulty or config.difficulty or "easy"
         text, _ = metabbo_report(config.env_id, policy_of, params, untrained, runs=args.runs, seed=args.seed,
-                                 difficulty=args.difficulty, split=args.split, out_dir=out)
+                                 difficulty=difficulty, split=args.split, out_dir=out)
         print(f"checkpoint at update {update}\n{text}\nwritten to {out}/report.md and {out}/cost_curves.png")
         return 0
     returns = np.asarray(evaluate_policy(trainer, params, jax.random.key(args.seed), args.episodes,
@@ -175,8 +182,8 @@ def main(argv=None) -> int:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--stochastic", action="store_true", help="sample actions instead of the mode")
     ev.add_argument("--runs", type=int, default=10, help="MetaBBO envs: runs per test problem")
-    ev.add_argument("--difficulty", default="easy", choices=["easy", "difficult", "all"],
-                    help="MetaBBO envs: difficulty of the split")
+    ev.add_argument("--difficulty", default=None, choices=["easy", "difficult", "all"],
+                    help="MetaBBO envs: difficulty of the split (default: the one the run trained on)")
     ev.add_argument("--split", default="test", choices=["test", "train"], help="MetaBBO envs: problems to evaluate on")
     ev.add_argument("--out", help="MetaBBO envs: report directory (default CKPT/report)")
     ev.set_defaults(func=cmd_eval)

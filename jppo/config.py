@@ -12,11 +12,12 @@ from jppo.metabbo.presets import METABBO_PRESETS
 
 # Fields whose change alters array shapes or the compiled program: a resumed run must keep them.
 SHAPE_FIELDS = ("env_id", "algorithm", "num_envs", "num_steps", "num_epochs", "num_minibatches", "hidden",
-                "critic_hidden", "activation", "actor", "optimizer")
+                "critic_hidden", "activation", "actor", "optimizer", "batching", "difficulty")
 
 ALGORITHMS = ("ppo", "nstep")
 ACTIVATIONS = ("tanh", "relu")
 ACTORS = ("auto", "bounded", "bounded-unclamped")
+BATCHINGS = ("mixed", "single", "multi")  # see jppo.batching
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,11 @@ class TrainConfig:
     False gives a terminated env the rewards alone (with γ near 1 MetaBox's way lets the critic feed
     on its own value at the end of the budget and drift). `scale_rewards_per_env` ('nstep' only)
     divides each env's rewards by the RMS of its finished episodes' returns (`jppo.nstep`).
+    `batching` ('nstep' only) decides which problems of a problem suite a batch episode works on:
+    'mixed' env i on problem i mod N, every batch; 'single' (MetaBox's default) all envs on one
+    problem, the problems taken in an order reshuffled every epoch; 'multi' num_envs different
+    problems per batch, same epochs (`jppo.batching`). `difficulty` picks a problem suite's train
+    split ('easy', 'difficult', 'all' for BBOB); empty means the env's own default.
     `critic_hidden` empty means the same as `hidden`. `max_grad_norm` is a global norm for 'ppo' and
     a per-network one (MetaBox) for 'nstep'; inf means no clipping.
     """
@@ -69,12 +75,15 @@ class TrainConfig:
     bootstrap_terminal: bool = False
     scale_rewards_per_env: bool = False
     optimizer: str = "Adam"
+    batching: str = "mixed"
+    difficulty: str = ""
     seed: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(self.hidden))
         object.__setattr__(self, "critic_hidden", tuple(self.critic_hidden))
-        for name, allowed in (("algorithm", ALGORITHMS), ("activation", ACTIVATIONS), ("actor", ACTORS)):
+        for name, allowed in (("algorithm", ALGORITHMS), ("activation", ACTIVATIONS), ("actor", ACTORS),
+                              ("batching", BATCHINGS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if not 0 < self.min_sigma <= self.max_sigma:
@@ -102,8 +111,17 @@ class TrainConfig:
             raise ValueError(f"clip_eps must be > 0, got {self.clip_eps}")
         if math.isnan(self.max_grad_norm):
             raise ValueError("max_grad_norm must be a number (inf or <= 0 for no clipping), got nan")
-        if self.algorithm != "nstep" and (self.bootstrap_terminal or self.scale_rewards_per_env):
-            raise ValueError("bootstrap_terminal and scale_rewards_per_env belong to algorithm='nstep'")
+        nstep_only = [f"{name}={getattr(self, name)!r}" for name, default in
+                      (("bootstrap_terminal", False), ("scale_rewards_per_env", False), ("batching", "mixed"))
+                      if getattr(self, name) != default]
+        if self.algorithm != "nstep" and nstep_only:
+            raise ValueError(f"{', '.join(nstep_only)}: these settings belong to algorithm='nstep'")
+        if self.scale_rewards_per_env and self.batching != "mixed":
+            raise ValueError(f"scale_rewards_per_env keeps each env's return statistics, which needs env i to keep "
+                             f"its problem: batching='mixed', got {self.batching!r}")
+        if not isinstance(self.difficulty, str):
+            raise ValueError(f"difficulty must be a string (the suite's split; empty for its default), "
+                             f"got {self.difficulty!r}")
         if self.algorithm == "nstep" and self.num_minibatches != 1:
             raise ValueError(f"algorithm='nstep' trains on the whole window at once: num_minibatches must be 1, "
                              f"got {self.num_minibatches}")
@@ -115,6 +133,11 @@ class TrainConfig:
     @property
     def value_hidden(self) -> tuple[int, ...]:
         return self.critic_hidden or self.hidden
+
+    @property
+    def env_options(self) -> dict:
+        """Options for the env's factory (`jppo.envs.make`): a problem suite's difficulty, when set."""
+        return {"difficulty": self.difficulty} if self.difficulty else {}
 
     @property
     def num_updates(self) -> int:

@@ -80,14 +80,17 @@ def fit(
     show_progress: bool = True,
     vector_mode: str | None = None,
     num_workers: int | None = None,
+    trainer=None,
 ) -> FitResult:
     """Train `config` (over `num_seeds` vmapped seeds) with logging and checkpoints.
 
     Checkpoints land in `ckpt_dir` every `ckpt_every` updates (rounded up to whole chunks) and at
     the end. With `resume`, training continues from the newest readable checkpoint there.
     `gym:` environments run on the host trainer (`vector_mode`, `num_workers`: see `make_trainer`).
+    `trainer`, if given, is one `make_trainer` already built for `config` (the command line builds it
+    first, to report a bad setting before anything else).
     """
-    trainer = make_trainer(config, vector_mode=vector_mode, num_workers=num_workers)
+    trainer = make_trainer(config, vector_mode=vector_mode, num_workers=num_workers) if trainer is None else trainer
     try:
         return _drive(trainer, config, num_seeds, logdir, ckpt_dir, ckpt_every, keep, resume, show_progress)
     finally:

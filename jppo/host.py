@@ -348,6 +348,9 @@ class HostTrainer:
     def __init__(self, config: TrainConfig, mode: str = "sync", num_workers: int | None = None):
         self.config, self.mode, self.num_workers = config, check_mode(mode), num_workers
         self.gym_id = check_env_id(config.env_id)
+        if config.difficulty:
+            raise ValueError(f"difficulty belongs to problem suites; {config.env_id!r} is a gymnasium env, "
+                             f"got difficulty={config.difficulty!r}")
         if getattr(config, "algorithm", "ppo") != "ppo":
             raise ValueError(f"the host trainer runs algorithm 'ppo' (GAE, auto-resetting envs), "
                              f"got {config.algorithm!r}")

@@ -17,6 +17,12 @@ MetaBox trains a batch of environments (one optimizer on each problem of a batch
 
    then per-network gradient clipping and one optimizer step with per-network learning rates.
 
+Which problem each environment works on in a batch episode is `config.batching` (`jppo.batching`):
+'single' is MetaBox's Trainer (B copies of one problem, the problems in an order reshuffled every
+epoch, MetaBox's seeds), 'multi' B different problems per batch, 'mixed' env i on problem i mod N
+every time. The problems and reset keys of a batch episode are chosen on the device when it starts,
+from the `Schedule` (epoch, episode, key) kept in the state.
+
 With `scale_rewards_per_env`, env i's rewards enter the targets divided by the root mean square of
 its finished episodes' returns, √(mean_k R_{i,k}²) (1 until its first episode ends): on a problem
 suite env i always works on the same problem, so this weighs problems equally where one reward
@@ -38,7 +44,7 @@ import optax
 from flax import struct
 from jax import lax
 
-from jppo import envs
+from jppo import batching, envs
 from jppo.config import TrainConfig
 from jppo.loss import LossConfig, ppo_loss
 from jppo.optim import clip_per_network, make_optimizer, set_learning_rates
@@ -100,14 +106,17 @@ class NStepState:
     ended: jax.Array  # [] bool: the batch's episode ended; the next window starts with a reset
     episodes: jax.Array  # [] batch episodes finished (counted when scaling rewards)
     return_sq: jax.Array  # [num_envs], mean squared return of the finished episodes (kept when scaling)
+    schedule: batching.Schedule  # the current batch episode's epoch and place in it
 
 
 @dataclasses.dataclass
 class NStepTrainer(UpdateLoop):
     """MetaBox's n-step PPO for one `TrainConfig` with `algorithm='nstep'` (see the module docstring).
 
-    The environment's `batch_params(params, num_envs)` decides what each environment of the batch
-    works on (for a problem suite: problem i mod N for env i).
+    With batching 'mixed' the environment's `batch_params(params, num_envs)` decides what each
+    environment of the batch works on (for a problem suite: problem i mod N for env i); 'single' and
+    'multi' need a problem suite (`env.num_problems(params)` = N) and gather each episode's problems
+    from `batch_params(params, N)`.
     """
 
     config: TrainConfig
@@ -120,10 +129,15 @@ class NStepTrainer(UpdateLoop):
         if c.algorithm != "nstep":
             raise ValueError(f"NStepTrainer runs algorithm='nstep', the config has {c.algorithm!r}")
         if self.env is None:
-            self.env, default_params = envs.make(c.env_id)
+            self.env, default_params = envs.make(c.env_id, **c.env_options)
             self.env_params = default_params if self.env_params is None else self.env_params
         self.base_env = self.env
-        self.batch_params = self.env.batch_params(self.env_params, c.num_envs)
+        self.num_problems = self.env.num_problems(self.env_params)
+        batching.check(c.batching, self.num_problems, c.num_envs, c.env_id)
+        self.per_epoch = batching.episodes_per_epoch(c.batching, self.num_problems, c.num_envs)
+        # 'mixed': env i's params for good; else the suite's problems in order, gathered per episode
+        self.batch_params = self.env.batch_params(self.env_params, c.num_envs if c.batching == "mixed"
+                                                  else self.num_problems)
         actor, critic = make_networks(self.env, c, jax.random.key(0))
         self.policy, _ = ActorCritic.split(actor, critic)
         self.optimizer = make_optimizer(c.optimizer, {"actor": c.learning_rate, "critic": c.learning_rate})
@@ -131,41 +145,59 @@ class NStepTrainer(UpdateLoop):
                                normalize_advantages=c.normalize_advantages)
         self.run = jax.jit(self._run, static_argnums=1)
 
-    def _reset(self, key):
-        keys = jax.random.split(key, self.config.num_envs)
-        return jax.vmap(self.env.reset)(keys, self.batch_params)
+    def episode_params(self, schedule: batching.Schedule):
+        """[num_envs] params of the batch episode `schedule` points at."""
+        c = self.config
+        if c.batching == "mixed":
+            return self.batch_params
+        return batching.gather(self.batch_params, batching.problems(c.batching, schedule, self.num_problems, c.num_envs))
+
+    def _reset(self, key, schedule: batching.Schedule):
+        """Start the batch episode of `schedule`: 'mixed' from `key`, else from MetaBox's seeds."""
+        c = self.config
+        if c.batching == "mixed":
+            keys = jax.random.split(key, c.num_envs)
+        else:
+            keys = batching.reset_keys(schedule, batching.seeds(c.seed, schedule, c.num_envs))
+        return jax.vmap(self.env.reset)(keys, self.episode_params(schedule))
 
     def init(self, key, sweep: SweepParams | None = None) -> NStepState:
         c = self.config
         sweep = SweepParams.from_config(c) if sweep is None else sweep
+        # the schedule's key is child 3 of `key` (split(key, 3) below takes children 0-2)
+        schedule = batching.Schedule.start(jax.random.fold_in(key, 3))
         key, net_key, env_key = jax.random.split(key, 3)
         actor, critic = make_networks(self.env, c, net_key)
         _, params = ActorCritic.split(actor, critic)
-        obs, env_state = self._reset(env_key)
+        obs, env_state = self._reset(env_key, schedule)
         zero = jnp.zeros((), jnp.int32)
         return NStepState(params, self.optimizer.init(params), env_state, obs, key, zero, sweep,
                           jnp.zeros(c.num_envs, obs.dtype), zero, jnp.zeros((), bool), zero,
-                          jnp.zeros(c.num_envs, obs.dtype))
+                          jnp.zeros(c.num_envs, obs.dtype), schedule)
 
     def _start_window(self, state: NStepState) -> NStepState:
-        """Reset every environment when the batch's episode ended in the previous window."""
+        """When the batch's episode ended in the previous window: move the schedule on to the next
+        batch episode and reset every environment for it."""
         key, reset_key = jax.random.split(state.key)
-        obs, env_state = self._reset(reset_key)
+        schedule = batching.advance(state.schedule, self.per_epoch)
+        obs, env_state = self._reset(reset_key, schedule)
         pick = lambda fresh, old: jnp.where(state.ended, fresh, old)  # noqa: E731
         return state.replace(
             key=key, obs=pick(obs, state.obs), env_state=jax.tree.map(pick, env_state, state.env_state),
             episode_return=pick(jnp.zeros_like(state.episode_return), state.episode_return),
             episode_length=pick(0, state.episode_length), ended=jnp.zeros((), bool),
+            schedule=jax.tree.map(pick, schedule, state.schedule),
         )  # fmt: skip
 
     def _rollout(self, state: NStepState):
         step_envs = jax.vmap(self.env.step)
+        env_params = self.episode_params(state.schedule)  # one batch episode per window: fixed for the window
 
         def env_step(state: NStepState, _):
             key, act_key, step_key = jax.random.split(state.key, 3)
             action, logp, value = self.policy.act(state.params, state.obs, act_key)
             obs, env_state, reward, terminated, truncated, info = step_envs(
-                jax.random.split(step_key, self.config.num_envs), state.env_state, action, self.batch_params)
+                jax.random.split(step_key, self.config.num_envs), state.env_state, action, env_params)
             valid = ~state.ended  # after the batch's end the window is padding: nothing moves
             keep = lambda new, old: jnp.where(valid, new, old)  # noqa: E731
             reward = jnp.where(valid, reward.astype(value.dtype), 0.0)

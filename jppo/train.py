@@ -131,7 +131,7 @@ class Trainer(UpdateLoop):
 
     def __post_init__(self):
         if self.env is None:
-            self.env, default_params = envs.make(self.config.env_id)
+            self.env, default_params = envs.make(self.config.env_id, **self.config.env_options)
             self.env_params = default_params if self.env_params is None else self.env_params
         self.base_env = self.env
         self.env = envs.EpisodeStats(envs.AutoReset(self.env))

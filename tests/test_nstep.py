@@ -173,7 +173,7 @@ def test_config_checks_for_nstep():
     with pytest.raises(ValueError, match="runs algorithm='nstep'"):
         NStepTrainer(TrainConfig())
     for flag in ("bootstrap_terminal", "scale_rewards_per_env"):
-        with pytest.raises(ValueError, match="belong to algorithm='nstep'"):
+        with pytest.raises(ValueError, match="belong to algorithm=.nstep."):
             TrainConfig(**{flag: True})
     rlepso = preset("rlepso-bbob10d", learning_rate=3e-4)
     assert (rlepso.num_steps, rlepso.num_epochs, rlepso.clip_eps, rlepso.gamma) == (10, 3, 0.1, 0.999)

@@ -5,18 +5,20 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from jppo.envs.base import Box, Discrete, Environment
 from jppo.envs.classic import CartPole, Pendulum
 from jppo.envs.wrappers import AutoReset, EpisodeStats
 
-_REGISTRY: dict[str, Callable[[], tuple[Environment, object]]] = {}
+_REGISTRY: dict[str, Callable[..., tuple[Environment, object]]] = {}
 _LAZY = {f"rlepso-bbob{dim}d{suffix}": "jppo.metabbo.rlepso" for dim in (10, 30) for suffix in ("", "-log", "-rel")}
 
 
-def register(env_id: str, factory: Callable[[], tuple[Environment, object]]) -> None:
-    """Make `make(env_id)` return `factory()`, an `(env, params)` pair."""
+def register(env_id: str, factory: Callable[..., tuple[Environment, object]]) -> None:
+    """Make `make(env_id, **options)` return `factory(**options)`, an `(env, params)` pair (a problem
+    suite's factory takes `difficulty`)."""
     _REGISTRY[env_id] = factory
 
 
@@ -24,15 +26,23 @@ def available() -> list[str]:
     return sorted({*_REGISTRY, *_LAZY})
 
 
-def make(env_id: str) -> tuple[Environment, object]:
-    """`(env, default params)` for a registered id; unknown ids raise a ValueError listing the known ones."""
+def make(env_id: str, **options) -> tuple[Environment, object]:
+    """`(env, default params)` for a registered id, `options` passed to its factory (e.g. a suite's
+    `difficulty`). Unknown ids, and options the factory does not take, raise a ValueError that lists
+    the known ones."""
     if env_id not in _REGISTRY and env_id in _LAZY:
         import importlib
 
         importlib.import_module(_LAZY[env_id])  # registers itself
     if env_id not in _REGISTRY:
         raise ValueError(f"unknown environment {env_id!r}; available: {', '.join(available())}")
-    return _REGISTRY[env_id]()
+    factory = _REGISTRY[env_id]
+    takes = list(inspect.signature(factory).parameters)
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise ValueError(f"environment {env_id!r} takes no option {', '.join(unknown)} "
+                         f"(its options: {', '.join(takes) or 'none'}; difficulty belongs to problem suites)")
+    return factory(**options)
 
 
 register("CartPole-v1", lambda: (CartPole(), CartPole().default_params))

@@ -50,8 +50,14 @@ class Environment:
 
     def batch_params(self, params, num_envs: int):
         """Params for `num_envs` environments, leading axis `num_envs` (vmap with in_axes=0).
-        By default every environment gets the same params; a suite of problems overrides this."""
+        By default every environment gets the same params; a suite of N problems overrides this and
+        gives env i problem i mod N (so `batch_params(params, N)` lists the problems in order)."""
         return jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (num_envs, *jnp.shape(leaf))), params)
+
+    def num_problems(self, params) -> int | None:
+        """N when `params` hold a suite of N problems (see `batch_params`), else None: what
+        `jppo.batching` needs to schedule problems over batch episodes."""
+        return None
 
 
 def default_float():

@@ -75,6 +75,7 @@ uniformly and keeps it in the state.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -471,12 +472,16 @@ class RLEPSOEnv(Environment):
         return check_action(action, self.n_groups)
 
     def batch_params(self, params: RLEPSOParams, num_envs: int) -> RLEPSOParams:
-        """Environment i works on problem i mod N of a suite of N (the whole suite as the batch when
-        num_envs = N, MetaBox's batch of train problems); a single problem goes to every env."""
-        if jnp.ndim(params.problem.shift) == 1:
+        """Environment i works on problem i mod N of a suite of N; a single problem goes to every env."""
+        n = self.num_problems(params)
+        if n is None:
             return super().batch_params(params, num_envs)
-        index = np.arange(num_envs) % np.shape(params.problem.shift)[0]
+        index = np.arange(num_envs) % n
         return params.replace(problem=jax.tree.map(lambda leaf: jnp.asarray(leaf)[index], params.problem))
+
+    def num_problems(self, params: RLEPSOParams) -> int | None:
+        """N for a suite (`shift` [N, D]), None for a single problem (`shift` [D])."""
+        return None if jnp.ndim(params.problem.shift) == 1 else int(jnp.shape(params.problem.shift)[0])
 
     def observation(self, state: RLEPSOState, params: RLEPSOParams):
         return jnp.reshape(state.fes.astype(state.position.dtype) / params.max_fes, (1,))
@@ -568,11 +573,16 @@ def suite(env_id: str, split: str = "train", difficulty: str = "easy"):
     return RLEPSOEnv(reward=reward), RLEPSOParams(problem=problems, max_fes=max_fes), fids
 
 
+def train_suite(env_id: str, difficulty: str = "easy"):
+    """`(env, params)` on the train split of `difficulty`: what `jppo.envs.make(env_id, difficulty=...)` gives."""
+    return suite(env_id, "train", difficulty)[:2]
+
+
 def _register() -> None:
     from jppo.envs import register
 
     for env_id in SUITES:
-        register(env_id, lambda env_id=env_id: suite(env_id)[:2])
+        register(env_id, functools.partial(train_suite, env_id))
 
 
 _register()
