@@ -1,0 +1,581 @@
+"""Same settings, same science? jppo's RLEPSO against MetaBox's own, on MetaBox's difficult bbob-10D split.
+
+MetaBox's shipped RLEPSO (metaevobox 2.0.2, model/bbob-10D/difficult/RLEPSO.pkl) trained on F1, F2, F3, F5,
+F15, F16, F17, F21 for 14400 learning steps (30 epochs of 8 batch episodes × 16 envs, 'single' batching,
+lr 1e-5). Sections:
+
+1. The pretrained policy on the 16 test problems, 51 runs each: jppo's env (converted weights,
+   `jppo.metabbo.report.run_method`) vs MetaBox's numpy `RLEPSO_Optimizer` and torch agent under its
+   Tester's rules (`benchmarks.metabox_side`): mean log10 final cost ± standard error, agreement within 3 SE.
+2. jppo trained with MetaBox's settings and batching (3 seeds, 4800 windows = 14400 learning steps),
+   evaluated on the same test problems against RLEPSO.pkl (paired runs, bootstrap), and how far each
+   policy's μ and σ moved over fes/maxFEs ∈ [0, 1]; update sizes per window to explain the difference.
+3. Training curves three ways on the same split: jppo's compiled trainer, compat's PPO_Agent under
+   MetaBox's Trainer on MetaBox's numpy env, MetaBox's torch RLEPSO as shipped.
+4. Wall-clock of each way.
+
+Heavy results are cached as .npz under `<out>/metabox_parity/` (`-quick` for --quick), so a rerun
+resumes and rebuilds the markdown. MetaBox's parts need metaevobox and torch importable (the
+`/work/mbvenv`-style venv of tests/metabox_dropin.py); without them they are skipped with a line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks import metabox_side, report
+from jppo.metabbo import report as mreport
+from jppo.metabbo import rlepso
+
+ENV_ID, DIFFICULTY = "rlepso-bbob10d", "difficult"
+COST_FLOOR = mreport.COST_FLOOR
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    runs: int  # test runs per problem (MetaBox's Tester: 51)
+    max_fes: int  # evaluations per episode (bbob-10D: 20000)
+    train_windows: int  # section 2: windows of the jppo training run (14400 learning steps / K)
+    train_seeds: int
+    num_envs: int  # section 2 batch (MetaBox's train_batch_size)
+    curve_epochs: int  # section 3: epochs of 8 batch episodes
+    curve_envs: int  # section 3 batch size
+    curve_seeds: int
+    problems: int | None = None  # test problems used (None: all 16)
+
+
+FULL = Scale(runs=51, max_fes=20000, train_windows=4800, train_seeds=3, num_envs=16, curve_epochs=7, curve_envs=4,
+             curve_seeds=3)
+QUICK = Scale(runs=3, max_fes=1000, train_windows=4, train_seeds=2, num_envs=2, curve_epochs=1, curve_envs=2,
+              curve_seeds=2, problems=2)
+
+
+def log_cost(costs) -> np.ndarray:
+    return np.log10(np.maximum(np.asarray(costs, float), COST_FLOOR))
+
+
+def mean_se(x, axis=-1):
+    x = np.asarray(x, float)
+    return x.mean(axis), x.std(axis, ddof=1) / math.sqrt(x.shape[axis])
+
+
+def cached(path: Path, compute):
+    """`compute()` (a dict of arrays) saved to `path` once; later calls read it back."""
+    if path.exists():
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    result = {k: np.asarray(v) for k, v in compute().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **result)
+    tmp.replace(path)
+    return result
+
+
+# ---------------------------------------------------------------- the pretrained policy in jppo
+
+
+def weights_file(cache: Path) -> Path | None:
+    """RLEPSO.pkl converted once (compat.convert_checkpoint) to `cache/RLEPSO.npz`; None without MetaBox."""
+    path = cache / "RLEPSO.npz"
+    if not path.exists():
+        if not metabox_side.available():
+            return None
+        from compat.convert_checkpoint import convert
+
+        cache.mkdir(parents=True, exist_ok=True)
+        convert(metabox_side.pretrained_pkl(), path)
+    return path
+
+
+def test_suite(scale: Scale):
+    """`(env, params, fids)`: the difficult split's test problems (the first `scale.problems`)."""
+    env, params, fids = rlepso.suite(ENV_ID, "test", DIFFICULTY)
+    if scale.problems is not None:
+        fids = fids[: scale.problems]
+        params = params.replace(problem=jax.tree.map(lambda x: x[: scale.problems], params.problem))
+    return env, params.replace(max_fes=scale.max_fes), list(fids)
+
+
+def jppo_policy(config):
+    """jppo's RLEPSO actor-critic for `config` (its `ActorCritic`, from the trainer jppo would train with)."""
+    from jppo.fit import make_trainer
+
+    return make_trainer(config).policy
+
+
+def pretrained_params(weights_path: Path):
+    """`(config, policy, params)`: MetaBox's RLEPSO weights in jppo's networks."""
+    from jppo.metabbo.metabox_checkpoint import read_weights, rlepso_config, rlepso_params
+    from jppo.policy import ActorCritic
+    from jppo.train import make_networks
+
+    weights = read_weights(weights_path)
+    config = rlepso_config(weights, ENV_ID, difficulty=DIFFICULTY)
+    policy = jppo_policy(config)
+    actor, critic = make_networks(rlepso.RLEPSOEnv(), config, jax.random.key(0))
+    rlepso_params(weights, actor, critic)
+    return config, policy, ActorCritic.split(actor, critic)[1]
+
+
+def sampler(policy, params):
+    return lambda key, obs: policy.distribution(params, obs).sample(key)
+
+
+def jppo_test_costs(policy, params, scale: Scale, seed: int = 0):
+    """`(final costs [P, runs], seconds)` of `params` on the test problems in jppo's env (float64, as
+    MetaBox), run r of every policy from the same key (paired runs)."""
+    env, suite, _ = test_suite(scale)
+    start = time.perf_counter()
+    final, _ = mreport.run_method(env, suite, sampler(policy, params), jax.random.key(seed), scale.runs)
+    return final, time.perf_counter() - start
+
+
+def section_pretrained(cache: Path, scale: Scale) -> tuple[list, list, dict]:
+    """Section 1: `(markdown lines, figure panels, data)`."""
+    weights = weights_file(cache)
+    if weights is None:
+        return [f"Skipped: MetaBox's RLEPSO.pkl needs metaevobox and torch ({metabox_side.__name__}); "
+                f"run this benchmark in a venv where both import."], [], {}
+    _, _, fids = test_suite(scale)
+    with jax.enable_x64(True):
+        _, policy, params = pretrained_params(weights)
+        jp = cached(cache / "pretrained_jppo.npz",
+                    lambda: dict(zip(("final", "seconds"), jppo_test_costs(policy, params, scale))))
+    mb = cached(cache / "pretrained_metabox.npz", lambda: _metabox_pretrained(scale))
+    lines, rows, disagree = _agreement(fids, log_cost(jp["final"]), log_cost(mb["final"]))
+    lines = lines + [
+        f"jppo: {scale.runs} runs per problem in one vmapped program, {float(jp['seconds']):.0f} s in all "
+        f"(compilation included); MetaBox: {float(mb['seconds']) * 1e3:.0f} ms per episode, one after another.",
+    ]
+    return lines, rows, {"fids": fids, "jppo": jp["final"], "metabox": mb["final"], "disagree": disagree}
+
+
+def _metabox_pretrained(scale: Scale) -> dict:
+    cfg = metabox_side.config()
+    _, test = metabox_side.problem_sets(cfg)
+    test = test[: scale.problems] if scale.problems is not None else test
+    agent = metabox_side.load_pretrained()
+    final, history, seconds = metabox_side.rollout_final_costs(agent, test, scale.runs, cfg, scale.max_fes)
+    return {"final": final, "history": history, "seconds": seconds, "fids": [metabox_side.fid(p) for p in test]}
+
+
+def _agreement(fids, jp_log, mb_log):
+    """Markdown table rows of mean log10 final cost ± SE per problem, and which differ by > 3 SE of the difference."""
+    rows, disagree = [], []
+    for p, f in enumerate(fids):
+        (mj, sj), (mm, sm) = mean_se(jp_log[p]), mean_se(mb_log[p])
+        se = math.hypot(sj, sm)
+        z = (mj - mm) / se if se > 0 else (0.0 if mj == mm else math.inf)
+        ok = abs(z) <= 3
+        if not ok:
+            disagree.append(f"F{f}")
+        rows.append((f"F{f}", f"{mj:.3f} ± {sj:.3f}", f"{mm:.3f} ± {sm:.3f}", f"{z:+.2f}", "yes" if ok else "**no**"))
+    lines = [f"{len(fids) - len(disagree)} of {len(fids)} problems agree within 3 standard errors"
+             + (f"; not: {', '.join(disagree)}." if disagree else ".")]
+    return lines, rows, disagree
+
+
+# ---------------------------------------------------------------- jppo trained with MetaBox's settings
+
+
+def train_config(scale: Scale, num_envs: int, windows: int, seed: int = 0):
+    """The `rlepso-bbob10d` preset with MetaBox's RLEPSO run: lr 1e-5, MetaBox's bootstrap at termination,
+    'single' batching on the difficult split."""
+    from jppo.config import preset
+
+    return preset(ENV_ID, learning_rate=1e-5, bootstrap_terminal=True, num_envs=num_envs, batching="single",
+                  difficulty=DIFFICULTY, total_steps=windows * num_envs * 10, seed=seed)
+
+
+def make_trainer(config, scale: Scale):
+    from jppo.nstep import NStepTrainer
+
+    env, params = rlepso.train_suite(ENV_ID, DIFFICULTY)
+    return NStepTrainer(config, env=env, env_params=params.replace(max_fes=scale.max_fes))
+
+
+def _flat(tree) -> dict:
+    return {f"leaf{i:03d}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(tree))}
+
+
+def _unflat(data: dict, prefix: str, template):
+    leaves = [data[f"{prefix}leaf{i:03d}"] for i in range(len(jax.tree.leaves(template)))]
+    return jax.tree.unflatten(jax.tree.structure(template), leaves)
+
+
+METRIC_KEYS = ("episodic_return", "final_cost", "value_loss", "policy_loss", "approx_kl_metabox", "clip_fraction")
+
+
+def train_jppo(cache: Path, scale: Scale):
+    """Section 2's run: `(config, trainer, start params [S,...], trained params [S,...], metrics, seconds)`."""
+    from jppo.fit import fit, seed_batched
+
+    config = train_config(scale, scale.num_envs, scale.train_windows)
+    trainer = make_trainer(config, scale)
+    init, _ = seed_batched(trainer, scale.train_seeds)
+    start = init(jax.random.split(jax.random.key(config.seed), scale.train_seeds)).params  # as fit seeds it
+
+    def run():
+        result = fit(config, num_seeds=scale.train_seeds, show_progress=False, trainer=trainer)
+        metrics = {k: result.metrics[k] for k in METRIC_KEYS}
+        return {**{f"end_{k}": v for k, v in _flat(result.state.params).items()}, **metrics,
+                "seconds": result.seconds, "compile_seconds": result.compile_seconds}
+
+    data = cached(cache / "train_jppo.npz", run)
+    return config, trainer, start, _unflat(data, "end_", start), data
+
+
+def _index(tree, i):
+    return jax.tree.map(lambda x: x[i], tree)
+
+
+def _stack(trees, dtype):
+    return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x, dtype) for x in xs]), *trees)
+
+
+def policy_fn(policy):
+    return lambda p, key, obs: policy.distribution(p, obs).sample(key)
+
+
+def evaluate_many(cache: Path, name: str, policy, params_list, scale: Scale, seed: int = 0):
+    """Final costs [M, P, runs] of M parameter sets on the test problems, float64, paired runs, one compile."""
+
+    def run():
+        env, suite, _ = test_suite(scale)
+        start = time.perf_counter()
+        final, _ = mreport.run_policies(env, suite, policy_fn(policy), _stack(params_list, jnp.float64),
+                                        jax.random.key(seed), scale.runs)
+        return {"final": final, "seconds": time.perf_counter() - start}
+
+    with jax.enable_x64(True):
+        return cached(cache / f"{name}.npz", run)
+
+
+def paired_bootstrap(a_log, b_log, resamples: int = 2000, seed: int = 0) -> float:
+    """P(a better than b): the share of bootstrap resamples (runs resampled per problem, the same indices for
+    both: runs are paired) in which a's mean log10 cost, averaged over problems, is lower than b's."""
+    rng = np.random.default_rng(seed)
+    problems, runs = a_log.shape
+    idx = rng.integers(0, runs, (resamples, problems, runs))
+    diff = np.take_along_axis(a_log[None] - b_log[None], idx, axis=2).mean(axis=(1, 2))
+    return float((diff < 0).mean())
+
+
+def mu_sigma(policy, params, t=None):
+    """`(μ [T, 35], σ [T, 35])` of jppo's RLEPSO actor at states fes/maxFEs = t."""
+    t = metabox_side.SNAPSHOT_T if t is None else t
+    dist = policy.distribution(params, jnp.asarray(t[:, None], jax.tree.leaves(params)[0].dtype))
+    return np.asarray(dist.loc), np.asarray(dist.scale)
+
+
+def movement_row(name, mu, sigma, mu0=None, sigma0=None):
+    rms = lambda x: f"{float(np.sqrt(np.mean(x ** 2))):.3f}"  # noqa: E731
+    return (name, f"{mu.mean():.3f}", f"{np.abs(mu - 0.5).mean():.3f}", f"{sigma.mean():.3f}",
+            f"{sigma[0].mean():.3f} / {sigma[-1].mean():.3f}",
+            "-" if mu0 is None else rms(mu - mu0), "-" if sigma0 is None else rms(sigma - sigma0))
+
+
+MOVEMENT_HEADER = ("policy", "mean μ", "mean abs(μ - 0.5)", "mean σ", "mean σ at t=0 / t=1", "RMS Δμ from start",
+                   "RMS Δσ from start")
+
+
+def section_trained(cache: Path, scale: Scale, pretrained: dict):
+    """Section 2: `(lines, rows, movement rows, curves for the plot, data)`."""
+    config, trainer, start, end, data = train_jppo(cache, scale)
+    policy = trainer.policy
+    seeds = scale.train_seeds
+    weights = weights_file(cache)
+    pkl = None
+    if weights is not None:
+        with jax.enable_x64(True):
+            _, _, pkl = pretrained_params(weights)
+    methods = ([("RLEPSO.pkl", pkl)] if pkl is not None else []) + \
+        [(f"jppo seed {s}", _index(end, s)) for s in range(seeds)] + \
+        [(f"jppo seed {s} start", _index(start, s)) for s in range(seeds)]
+    ev = evaluate_many(cache, "eval_trained", policy, [p for _, p in methods], scale)
+    logs = {name: log_cost(ev["final"][m]) for m, (name, _) in enumerate(methods)}
+    _, _, fids = test_suite(scale)
+    header = ("problem", *[name for name, _ in methods])
+    rows = [(f"F{f}", *[f"{logs[name][p].mean():.3f}" for name, _ in methods]) for p, f in enumerate(fids)]
+    rows.append(("**mean over problems**", *[f"**{logs[name].mean(axis=1).mean():.3f}**" for name, _ in methods]))
+    lines = [f"jppo: `train_config` = preset {ENV_ID} with lr 1e-5, bootstrap_terminal, batching 'single', difficulty "
+             f"'{DIFFICULTY}', {scale.num_envs} envs, {scale.train_windows} windows ({scale.train_windows * 3} learning "
+             f"steps), {seeds} seeds vmapped, float32: {float(data['seconds']):.0f} s (compile "
+             f"{float(data['compile_seconds']):.0f} s). Test: {scale.runs} paired runs per problem, float64."]
+    ref = "RLEPSO.pkl" if pkl is not None else None
+    for s in range(seeds):
+        name = f"jppo seed {s}"
+        if ref:
+            wins = int((logs[name].mean(1) < logs[ref].mean(1)).sum())
+            lines.append(f"{name} vs RLEPSO.pkl: lower mean log10 cost on {wins} of {len(fids)} problems; "
+                         f"P(jppo better) = {paired_bootstrap(logs[name], logs[ref]):.2f}.")
+        wins0 = int((logs[name].mean(1) < logs[name + ' start'].mean(1)).sum())
+        lines.append(f"{name} vs its own start: lower on {wins0} of {len(fids)}; P(trained better) = "
+                     f"{paired_bootstrap(logs[name], logs[name + ' start']):.2f}.")
+    move, curves = [], {}
+    for s in range(seeds):
+        mu0, s0 = mu_sigma(policy, _index(start, s))
+        mu1, s1 = mu_sigma(policy, _index(end, s))
+        move += [movement_row(f"jppo seed {s} start", mu0, s0), movement_row(f"jppo seed {s} trained", mu1, s1, mu0, s0)]
+        curves[f"jppo seed {s} start"], curves[f"jppo seed {s}"] = (mu0, s0), (mu1, s1)
+    if pkl is not None:
+        with jax.enable_x64(True):
+            mu, sg = mu_sigma(policy, pkl)
+        move.append(movement_row("RLEPSO.pkl (MetaBox, 14400 steps)", mu, sg))
+        curves["RLEPSO.pkl"] = (mu, sg)
+        for s, (mu0, s0) in enumerate(torch_inits(cache, policy, 5)):
+            move.append(movement_row(f"MetaBox torch init {s} (RLEPSO.pkl's kind of start)", mu0, s0))
+            curves[f"torch init {s}"] = (mu0, s0)
+    return lines, (header, rows), move, curves, {"logs": logs, "metrics": data}
+
+
+def torch_inits(cache: Path, policy, count: int):
+    """μ, σ of `count` fresh torch initialisations of MetaBox's RLEPSO networks (seeds 0..count-1)."""
+    def compute():
+        from jppo.metabbo.metabox_checkpoint import rlepso_params
+        from jppo.train import make_networks
+
+        out = {}
+        for s in range(count):
+            config = train_config(QUICK, 2, 1)
+            actor, critic = make_networks(rlepso.RLEPSOEnv(), config, jax.random.key(0))
+            rlepso_params(metabox_side.init_weights(s), actor, critic)
+            from jppo.policy import ActorCritic
+
+            out[f"mu{s}"], out[f"sigma{s}"] = mu_sigma(policy, ActorCritic.split(actor, critic)[1])
+        return out
+
+    if not (cache / "torch_inits.npz").exists() and not metabox_side.available():
+        return []
+    with jax.enable_x64(True):
+        data = cached(cache / "torch_inits.npz", compute)
+    return [(data[f"mu{s}"], data[f"sigma{s}"]) for s in range(count)]
+
+
+# ---------------------------------------------------------------- training curves, three ways
+
+WAYS = ("jppo", "compat", "metabox")
+WAY_NAMES = {"jppo": "jppo compiled, JAX env", "compat": "compat PPO_Agent, MetaBox's Trainer + numpy env",
+             "metabox": "MetaBox's torch RLEPSO as shipped"}
+
+
+def _initial_params(trainer, config, weights):
+    """jppo's params for `weights` (MetaBox's torch init), or None to keep jppo's own init."""
+    if weights is None:
+        return None
+    from jppo.metabbo.metabox_checkpoint import rlepso_params
+    from jppo.policy import ActorCritic
+    from jppo.train import make_networks
+
+    actor, critic = make_networks(trainer.env, config, jax.random.key(0))
+    rlepso_params(weights, actor, critic)
+    return ActorCritic.split(actor, critic)[1]
+
+
+def jppo_curves(scale: Scale, seed: int, weights=None) -> dict:
+    """jppo's compiled trainer (float64, as MetaBox) on the section-3 setting, one window per call: per batch
+    episode the mean return, the final costs [B], the problem's fid, seconds, and the actor's μ, σ after it."""
+    from jppo import batching
+
+    episodes = scale.curve_epochs * 8
+    config = train_config(scale, scale.curve_envs, windows=episodes * 25, seed=seed)
+    trainer = make_trainer(config, scale)
+    state = jax.jit(trainer.init)(jax.random.key(seed))
+    params = _initial_params(trainer, config, weights)
+    if params is not None:
+        params = jax.tree.map(lambda new, old: jnp.asarray(new, old.dtype), params, state.params)
+        state = state.replace(params=params, opt_state=trainer.optimizer.init(params))
+    fids = rlepso.suite(ENV_ID, "train", DIFFICULTY)[2]
+    out = {k: [] for k in ("return", "final_cost", "problem", "seconds", "mu", "sigma")}
+    for _ in range(episodes):
+        tick = time.perf_counter()
+        while True:
+            state, _ = jax.block_until_ready(trainer.run(state, 1))
+            if bool(state.ended):
+                break
+        out["seconds"].append(time.perf_counter() - tick)
+        out["return"].append(float(np.mean(state.episode_return)))
+        out["final_cost"].append(np.asarray(state.env_state.gbest_cost))
+        index = batching.problems("single", state.schedule, trainer.num_problems, config.num_envs)[0]
+        out["problem"].append(fids[int(index)])
+        mu, sigma = mu_sigma(trainer.policy, state.params)
+        out["mu"].append(mu)
+        out["sigma"].append(sigma)
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def curves(cache: Path, scale: Scale) -> dict:
+    """{way: [per-seed dicts]} for the ways that can run here (MetaBox's need metaevobox and torch)."""
+    have_metabox = metabox_side.available()
+    result = {}
+    for way in WAYS:
+        if way != "jppo" and not have_metabox:
+            continue
+        runs = []
+        for seed in range(scale.curve_seeds):
+            path = cache / f"curve_{way}_s{seed}.npz"
+            if way == "jppo":
+                weights = metabox_side.init_weights(seed) if have_metabox else None
+                with jax.enable_x64(True):
+                    runs.append(cached(path, lambda: jppo_curves(scale, seed, weights)))
+            else:
+                runs.append(cached(path, lambda: metabox_side.train_curves(
+                    way, seed, scale.curve_epochs, scale.curve_envs, cache / "work" / f"{way}{seed}", scale.max_fes)))
+        result[way] = runs
+    return result
+
+
+def per_epoch(values: np.ndarray, epochs: int) -> np.ndarray:
+    """Means over each epoch's 8 batch episodes (one per train problem, so the order does not matter)."""
+    return np.asarray(values)[: epochs * 8].reshape(epochs, 8).mean(axis=1)
+
+
+def epoch_stats(runs: list, key: str, epochs: int):
+    """[seeds, epochs] of per-epoch means: 'return', or 'log_cost' (mean log10 final cost over the batch)."""
+    get = (lambda r: log_cost(r["final_cost"]).mean(axis=1)) if key == "log_cost" else (lambda r: r[key])
+    return np.stack([per_epoch(get(r), epochs) for r in runs])
+
+
+def section_curves(cache: Path, scale: Scale):
+    """Section 3: `(lines, tables, plot data)`."""
+    ways = curves(cache, scale)
+    epochs = scale.curve_epochs
+    lines = [f"Setting: the difficult split's 8 train problems, MetaBox's 'single' batching ({scale.curve_envs} envs per "
+             f"batch episode, all on one problem), {epochs} epochs = {epochs * 8} batch episodes, "
+             f"{scale.curve_seeds} seeds; lr 1e-5, MetaBox's bootstrap, float64 in every way. Seed s: MetaBox's "
+             f"Trainer seed {metabox_side.metabox_seed(0)} + s, and all three ways start from the same networks, "
+             f"torch's initialisation under that seed (compat and jppo load its weights)."]
+    if len(ways) < len(WAYS):
+        lines.append(f"MetaBox's two ways skipped: {metabox_side.__name__} needs metaevobox and torch.")
+    tables = []
+    for key, label in (("return", "return (±1 reward, mean over the batch)"),
+                       ("log_cost", "mean log10 final train cost")):
+        stats = {way: epoch_stats(runs, key, epochs) for way, runs in ways.items()}
+        header = ("epoch", *[WAY_NAMES[w] for w in stats])
+        rows = [(e + 1, *[f"{s[:, e].mean():.3f} ± {s[:, e].std(ddof=1) if len(s) > 1 else 0:.3f}"
+                          for s in stats.values()]) for e in range(epochs)]
+        tables.append((f"Per epoch: {label}, mean ± sd over seeds", header, rows))
+        if "compat" in stats:
+            a, b = stats["jppo"], stats["compat"]
+            spread = np.sqrt(a.std(axis=0, ddof=1) ** 2 + b.std(axis=0, ddof=1) ** 2)
+            inside = int((np.abs(a.mean(0) - b.mean(0)) <= spread).sum())
+            lines.append(f"{label}: jppo and compat differ by less than their seed-to-seed spread "
+                         f"(√(sd_jppo² + sd_compat²)) in {inside} of {epochs} epochs.")
+    move_rows = []
+    for way, runs in ways.items():
+        mu_end, sig_end = np.stack([r["mu"][-1] for r in runs]), np.stack([r["sigma"][-1] for r in runs])
+        mu_first, sig_first = np.stack([r["mu"][0] for r in runs]), np.stack([r["sigma"][0] for r in runs])
+        move_rows.append((WAY_NAMES[way], f"{sig_first.mean():.3f}", f"{sig_end.mean():.3f}",
+                          f"{np.sqrt(((mu_end - mu_first) ** 2).mean()):.4f}",
+                          f"{np.sqrt(((sig_end - sig_first) ** 2).mean()):.4f}"))
+    tables.append(("How far the actor moved (after the first batch episode → after the last; over t ∈ [0, 1], "
+                   "35 dims, seeds)", ("way", "mean σ after episode 1", "mean σ at the end",
+                                      "RMS Δμ", "RMS Δσ"), move_rows))
+    return lines, tables, ways
+
+
+def section_wallclock(ways: dict, pretrained: dict, trained: dict):
+    rows = []
+    base = None
+    for way, runs in ways.items():
+        secs = np.concatenate([r["seconds"][1:] for r in runs])  # jppo's first includes compilation
+        med = float(np.median(secs))
+        base = med if way == "jppo" else base
+        rows.append((f"training episode: {WAY_NAMES[way]}", f"{med:.2f}",
+                     f"{med / base:.1f}x" if base else "-", f"{sum(r['seconds'].sum() for r in runs):.0f}"))
+    return rows
+
+
+# ---------------------------------------------------------------- the report
+
+
+def figure(pretrained: dict, move_curves: dict, ways: dict, scale: Scale):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8.5))
+    ax = axes[0][0]
+    if pretrained:
+        x = np.arange(len(pretrained["fids"]))
+        for k, (name, off) in enumerate((("jppo", -0.15), ("metabox", 0.15))):
+            m, se = mean_se(log_cost(pretrained[name]))
+            ax.errorbar(x + off, m, yerr=3 * se, fmt="o", ms=3, capsize=2, label=f"{name} env (±3 SE)")
+        ax.set_xticks(x, [f"F{f}" for f in pretrained["fids"]], fontsize=7)
+        ax.legend(fontsize=7)
+    ax.set_title("1. RLEPSO.pkl: mean log10 final cost", fontsize=9)
+    t = metabox_side.SNAPSHOT_T
+    for col, (k, label) in enumerate(((0, "μ"), (1, "σ")), start=1):
+        ax = axes[0][col]
+        for name, pair in move_curves.items():
+            style = dict(color="black", lw=2) if name == "RLEPSO.pkl" else \
+                dict(color="grey", lw=0.6) if name.startswith("torch init") else \
+                dict(ls="--", lw=1) if name.endswith("start") else dict(lw=1.5)
+            ax.plot(t, pair[k].mean(axis=1), label=name if not name.startswith("torch init 1") else None, **style)
+        ax.set_title(f"2. actor's mean {label} over the 35 dims vs fes/maxFEs", fontsize=9)
+        ax.set_xlabel("fes / maxFEs", fontsize=8)
+        ax.legend(fontsize=6)
+    for col, (key, label) in enumerate((("return", "return"), ("log_cost", "mean log10 final cost"))):
+        ax = axes[1][col]
+        for way, runs in ways.items():
+            stats = epoch_stats(runs, key, scale.curve_epochs)
+            e = np.arange(1, scale.curve_epochs + 1)
+            ax.errorbar(e, stats.mean(0), yerr=stats.std(0, ddof=1) if len(stats) > 1 else None, capsize=2,
+                        label=WAY_NAMES[way])
+        ax.set_title(f"3. per-epoch {label} (mean ± sd over seeds)", fontsize=9)
+        ax.set_xlabel("epoch (8 batch episodes)", fontsize=8)
+        ax.legend(fontsize=6)
+    ax = axes[1][2]
+    for way, runs in ways.items():
+        for i, r in enumerate(runs):
+            ax.plot(np.arange(1, len(r["sigma"]) + 1), r["sigma"].mean(axis=(1, 2)), color=f"C{WAYS.index(way)}",
+                    label=WAY_NAMES[way] if i == 0 else None, lw=1)
+    ax.set_title("3. actor's mean σ after each batch episode", fontsize=9)
+    ax.set_xlabel("batch episode", fontsize=8)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def run(out_dir: Path, scale: Scale, cache: Path):
+    cache.mkdir(parents=True, exist_ok=True)
+    lines1, rows1, pretrained = section_pretrained(cache, scale)
+    lines2, (header2, rows2), move, move_curves, trained = section_trained(cache, scale, pretrained)
+    lines3, tables3, ways = section_curves(cache, scale)
+    clock = section_wallclock(ways, pretrained, trained)
+    if pretrained:
+        jp_s = float(np.load(cache / "pretrained_jppo.npz")["seconds"])
+        mb_s = float(np.load(cache / "pretrained_metabox.npz")["seconds"])
+        n = pretrained["jppo"].size
+        clock += [(f"test episode, RLEPSO.pkl: jppo, {n} episodes vmapped (compile included)", f"{jp_s / n:.3f}", "-",
+                   f"{jp_s:.0f}"),
+                  ("test episode, RLEPSO.pkl: MetaBox's rollout_episode, one after another", f"{mb_s:.3f}", "-",
+                   f"{mb_s * n:.0f}")]
+    sections = [("2. jppo trained with MetaBox's settings vs RLEPSO.pkl (mean log10 final test cost, paired runs)",
+                 header2, rows2, lines2),
+                ("2. How far each policy moved (actor over t = fes/maxFEs ∈ [0, 1], 35 dims)", MOVEMENT_HEADER, move,
+                 ["RLEPSO's state is fes/maxFEs alone, so the actor is a schedule of 35 (μ, σ) pairs; "
+                  "'start' rows are each jppo seed's initial policy (jppo's init: output layers scaled by 0.01, "
+                  "so μ = 0.5 and σ = 0.355 everywhere); MetaBox's start is unknown, the torch-init rows show "
+                  "where torch's default initialisation puts it."])]
+    sections += [(f"3. {heading}", header, rows, lines3 if i == 0 else []) for i, (heading, header, rows) in
+                 enumerate(tables3)]
+    sections.append(("4. Wall-clock", ("what", "s per episode (median)", "vs jppo", "s in all"), clock,
+                     [report.machine()]))
+    report.write(out_dir, "metabox_parity" + ("" if scale == FULL else "_quick"),
+                 title="MetaBox parity: RLEPSO on bbob-10D (difficult split)",
+                 header=("test problem", "jppo env: mean log10 cost ± SE", "MetaBox env: mean log10 cost ± SE",
+                         "z (Δ / SE)", "within 3 SE"), rows=rows1,
+                 notes=["## 1. MetaBox's pretrained RLEPSO.pkl, jppo's env vs MetaBox's", *lines1],
+                 sections=sections, figure=figure(pretrained, move_curves, ways, scale))
+
+
+def main(out_dir: Path, quick: bool):
+    scale = QUICK if quick else FULL
+    run(out_dir, scale, out_dir / ("metabox_parity" + ("-quick" if quick else "")))
