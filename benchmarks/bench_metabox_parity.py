@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,6 +51,16 @@ class Scale:
     curve_envs: int  # section 3 batch size
     curve_seeds: int
     problems: int | None = None  # test problems used (None: all 16)
+    evaluate_fn: object = None  # jppo's env: f(problem, x) in place of BBOB (tests: a cheap stand-in)
+    metabox: bool = True  # run MetaBox's parts when metaevobox imports
+
+
+def make_env(scale: Scale) -> rlepso.RLEPSOEnv:
+    return rlepso.RLEPSOEnv(reward=rlepso.SUITES[ENV_ID][2], evaluate_fn=scale.evaluate_fn)
+
+
+def with_metabox(scale: Scale) -> bool:
+    return scale.metabox and metabox_side.available()
 
 
 FULL = Scale(runs=51, max_fes=20000, train_windows=4800, train_seeds=3, num_envs=16, curve_epochs=7, curve_envs=4,
@@ -82,9 +94,11 @@ def cached(path: Path, compute):
 # ---------------------------------------------------------------- the pretrained policy in jppo
 
 
-def weights_file(cache: Path) -> Path | None:
+def weights_file(cache: Path, scale: Scale) -> Path | None:
     """RLEPSO.pkl converted once (compat.convert_checkpoint) to `cache/RLEPSO.npz`; None without MetaBox."""
     path = cache / "RLEPSO.npz"
+    if not scale.metabox:
+        return None
     if not path.exists():
         if not metabox_side.available():
             return None
@@ -97,7 +111,8 @@ def weights_file(cache: Path) -> Path | None:
 
 def test_suite(scale: Scale):
     """`(env, params, fids)`: the difficult split's test problems (the first `scale.problems`)."""
-    env, params, fids = rlepso.suite(ENV_ID, "test", DIFFICULTY)
+    _, params, fids = rlepso.suite(ENV_ID, "test", DIFFICULTY)
+    env = make_env(scale)
     if scale.problems is not None:
         fids = fids[: scale.problems]
         params = params.replace(problem=jax.tree.map(lambda x: x[: scale.problems], params.problem))
@@ -140,16 +155,16 @@ def jppo_test_costs(policy, params, scale: Scale, seed: int = 0):
 
 def section_pretrained(cache: Path, scale: Scale) -> tuple[list, list, dict]:
     """Section 1: `(markdown lines, figure panels, data)`."""
-    weights = weights_file(cache)
+    weights = weights_file(cache, scale)
     if weights is None:
         return [f"Skipped: MetaBox's RLEPSO.pkl needs metaevobox and torch ({metabox_side.__name__}); "
                 f"run this benchmark in a venv where both import."], [], {}
     _, _, fids = test_suite(scale)
     with jax.enable_x64(True):
         _, policy, params = pretrained_params(weights)
-        jp = cached(cache / "pretrained_jppo.npz",
+        jp = cached(cache / f"pretrained_jppo_r{scale.runs}.npz",
                     lambda: dict(zip(("final", "seconds"), jppo_test_costs(policy, params, scale))))
-    mb = cached(cache / "pretrained_metabox.npz", lambda: _metabox_pretrained(scale))
+    mb = cached(cache / f"pretrained_metabox_r{scale.runs}.npz", lambda: _metabox_pretrained(scale))
     lines, rows, disagree = _agreement(fids, log_cost(jp["final"]), log_cost(mb["final"]))
     lines = lines + [
         f"jppo: {scale.runs} runs per problem in one vmapped program, {float(jp['seconds']):.0f} s in all "
@@ -198,8 +213,8 @@ def train_config(scale: Scale, num_envs: int, windows: int, seed: int = 0):
 def make_trainer(config, scale: Scale):
     from jppo.nstep import NStepTrainer
 
-    env, params = rlepso.train_suite(ENV_ID, DIFFICULTY)
-    return NStepTrainer(config, env=env, env_params=params.replace(max_fes=scale.max_fes))
+    _, params = rlepso.train_suite(ENV_ID, DIFFICULTY)
+    return NStepTrainer(config, env=make_env(scale), env_params=params.replace(max_fes=scale.max_fes))
 
 
 def _flat(tree) -> dict:
@@ -229,7 +244,7 @@ def train_jppo(cache: Path, scale: Scale):
         return {**{f"end_{k}": v for k, v in _flat(result.state.params).items()}, **metrics,
                 "seconds": result.seconds, "compile_seconds": result.compile_seconds}
 
-    data = cached(cache / "train_jppo.npz", run)
+    data = cached(cache / f"train_jppo_w{scale.train_windows}_s{scale.train_seeds}_b{scale.num_envs}.npz", run)
     return config, trainer, start, _unflat(data, "end_", start), data
 
 
@@ -292,7 +307,7 @@ def section_trained(cache: Path, scale: Scale, pretrained: dict):
     config, trainer, start, end, data = train_jppo(cache, scale)
     policy = trainer.policy
     seeds = scale.train_seeds
-    weights = weights_file(cache)
+    weights = weights_file(cache, scale)
     pkl = None
     if weights is not None:
         with jax.enable_x64(True):
@@ -300,7 +315,7 @@ def section_trained(cache: Path, scale: Scale, pretrained: dict):
     methods = ([("RLEPSO.pkl", pkl)] if pkl is not None else []) + \
         [(f"jppo seed {s}", _index(end, s)) for s in range(seeds)] + \
         [(f"jppo seed {s} start", _index(start, s)) for s in range(seeds)]
-    ev = evaluate_many(cache, "eval_trained", policy, [p for _, p in methods], scale)
+    ev = evaluate_many(cache, f"eval_trained_w{scale.train_windows}_s{seeds}_b{scale.num_envs}_r{scale.runs}", policy, [p for _, p in methods], scale)
     logs = {name: log_cost(ev["final"][m]) for m, (name, _) in enumerate(methods)}
     _, _, fids = test_suite(scale)
     header = ("problem", *[name for name, _ in methods])
@@ -331,7 +346,7 @@ def section_trained(cache: Path, scale: Scale, pretrained: dict):
             mu, sg = mu_sigma(policy, pkl)
         move.append(movement_row("RLEPSO.pkl (MetaBox, 14400 steps)", mu, sg))
         curves["RLEPSO.pkl"] = (mu, sg)
-        for s, (mu0, s0) in enumerate(torch_inits(cache, policy, 5)):
+        for s, (mu0, s0) in enumerate(torch_inits(cache, policy, 5) if with_metabox(scale) else []):
             move.append(movement_row(f"MetaBox torch init {s} (RLEPSO.pkl's kind of start)", mu0, s0))
             curves[f"torch init {s}"] = (mu0, s0)
     return lines, (header, rows), move, curves, {"logs": logs, "metrics": data}
@@ -380,6 +395,9 @@ def _initial_params(trainer, config, weights):
     return ActorCritic.split(actor, critic)[1]
 
 
+JPPO_DIAGNOSTICS = ("policy_loss", "value_loss", "approx_kl_metabox", "clip_fraction", "entropy")
+
+
 def jppo_curves(scale: Scale, seed: int, weights=None) -> dict:
     """jppo's compiled trainer (float64, as MetaBox) on the section-3 setting, one window per call: per batch
     episode the mean return, the final costs [B], the problem's fid, seconds, and the actor's μ, σ after it."""
@@ -394,13 +412,16 @@ def jppo_curves(scale: Scale, seed: int, weights=None) -> dict:
         params = jax.tree.map(lambda new, old: jnp.asarray(new, old.dtype), params, state.params)
         state = state.replace(params=params, opt_state=trainer.optimizer.init(params))
     fids = rlepso.suite(ENV_ID, "train", DIFFICULTY)[2]
-    out = {k: [] for k in ("return", "final_cost", "problem", "seconds", "mu", "sigma")}
+    out = {k: [] for k in ("return", "final_cost", "problem", "seconds", "mu", "sigma", *JPPO_DIAGNOSTICS)}
     for _ in range(episodes):
-        tick = time.perf_counter()
+        tick, windows = time.perf_counter(), []
         while True:
-            state, _ = jax.block_until_ready(trainer.run(state, 1))
+            state, metrics = jax.block_until_ready(trainer.run(state, 1))
+            windows.append({k: float(metrics[k][0]) for k in JPPO_DIAGNOSTICS})
             if bool(state.ended):
                 break
+        for k in JPPO_DIAGNOSTICS:
+            out[k].append(np.mean([w[k] for w in windows]))
         out["seconds"].append(time.perf_counter() - tick)
         out["return"].append(float(np.mean(state.episode_return)))
         out["final_cost"].append(np.asarray(state.env_state.gbest_cost))
@@ -414,14 +435,14 @@ def jppo_curves(scale: Scale, seed: int, weights=None) -> dict:
 
 def curves(cache: Path, scale: Scale) -> dict:
     """{way: [per-seed dicts]} for the ways that can run here (MetaBox's need metaevobox and torch)."""
-    have_metabox = metabox_side.available()
+    have_metabox = with_metabox(scale)
     result = {}
     for way in WAYS:
         if way != "jppo" and not have_metabox:
             continue
         runs = []
         for seed in range(scale.curve_seeds):
-            path = cache / f"curve_{way}_s{seed}.npz"
+            path = cache / f"curve_{way}_s{seed}_e{scale.curve_epochs}_b{scale.curve_envs}.npz"
             if way == "jppo":
                 weights = metabox_side.init_weights(seed) if have_metabox else None
                 with jax.enable_x64(True):
@@ -454,7 +475,8 @@ def section_curves(cache: Path, scale: Scale):
              f"Trainer seed {metabox_side.metabox_seed(0)} + s, and all three ways start from the same networks, "
              f"torch's initialisation under that seed (compat and jppo load its weights)."]
     if len(ways) < len(WAYS):
-        lines.append(f"MetaBox's two ways skipped: {metabox_side.__name__} needs metaevobox and torch.")
+        lines.append(f"MetaBox's two ways skipped: {metabox_side.__name__} needs metaevobox and torch; jppo starts "
+                     f"from its own initialisation.")
     tables = []
     for key, label in (("return", "return (±1 reward, mean over the batch)"),
                        ("log_cost", "mean log10 final train cost")):
@@ -476,10 +498,31 @@ def section_curves(cache: Path, scale: Scale):
         move_rows.append((WAY_NAMES[way], f"{sig_first.mean():.3f}", f"{sig_end.mean():.3f}",
                           f"{np.sqrt(((mu_end - mu_first) ** 2).mean()):.4f}",
                           f"{np.sqrt(((sig_end - sig_first) ** 2).mean()):.4f}"))
+    tables.append(diagnostics_table(ways))
     tables.append(("How far the actor moved (after the first batch episode → after the last; over t ∈ [0, 1], "
                    "35 dims, seeds)", ("way", "mean σ after episode 1", "mean σ at the end",
                                       "RMS Δμ", "RMS Δσ"), move_rows))
     return lines, tables, ways
+
+
+DIAGNOSTICS = (("approx KL 0.5·Δlogπ² per learning step", "train/approx_kl", "approx_kl_metabox"),
+               ("actor loss", "loss/actor_loss", "policy_loss"), ("critic loss", "loss/critic_loss", "value_loss"),
+               ("actor gradient norm (pre-clip)", "grad/actor", None), ("critic gradient norm", "grad/critic", None),
+               ("clip fraction", None, "clip_fraction"))
+
+
+def diagnostics_table(ways: dict):
+    """Per-learning-step quantities, means over all batch episodes and seeds (MetaBox's ways: as their agents log
+    them to TensorBoard; jppo: its window metrics, averaged over the K epochs)."""
+    def cell(runs, key):
+        if key is None or key not in runs[0]:
+            return "-"
+        return f"{np.nanmean(np.concatenate([np.asarray(r[key], float) for r in runs])):.4g}"
+
+    rows = [(label, *[cell(runs, jkey if way == "jppo" else f"tb:{mkey}" if mkey else None)
+                      for way, runs in ways.items()]) for label, mkey, jkey in DIAGNOSTICS]
+    return ("Per learning step (means over all batch episodes and seeds)", ("quantity", *[WAY_NAMES[w] for w in ways]),
+            rows)
 
 
 def section_wallclock(ways: dict, pretrained: dict, trained: dict):
@@ -550,8 +593,8 @@ def run(out_dir: Path, scale: Scale, cache: Path):
     lines3, tables3, ways = section_curves(cache, scale)
     clock = section_wallclock(ways, pretrained, trained)
     if pretrained:
-        jp_s = float(np.load(cache / "pretrained_jppo.npz")["seconds"])
-        mb_s = float(np.load(cache / "pretrained_metabox.npz")["seconds"])
+        jp_s = float(np.load(cache / f"pretrained_jppo_r{scale.runs}.npz")["seconds"])
+        mb_s = float(np.load(cache / f"pretrained_metabox_r{scale.runs}.npz")["seconds"])
         n = pretrained["jppo"].size
         clock += [(f"test episode, RLEPSO.pkl: jppo, {n} episodes vmapped (compile included)", f"{jp_s / n:.3f}", "-",
                    f"{jp_s:.0f}"),
@@ -572,10 +615,27 @@ def run(out_dir: Path, scale: Scale, cache: Path):
                  title="MetaBox parity: RLEPSO on bbob-10D (difficult split)",
                  header=("test problem", "jppo env: mean log10 cost ± SE", "MetaBox env: mean log10 cost ± SE",
                          "z (Δ / SE)", "within 3 SE"), rows=rows1,
-                 notes=["## 1. MetaBox's pretrained RLEPSO.pkl, jppo's env vs MetaBox's", *lines1],
+                 notes=[*scale_notes(scale), "", "## 1. MetaBox's pretrained RLEPSO.pkl, jppo's env vs MetaBox's",
+                        *lines1],
                  sections=sections, figure=figure(pretrained, move_curves, ways, scale))
 
 
+def scale_notes(scale: Scale) -> list[str]:
+    fields = [f.name for f in dataclasses.fields(Scale) if f.name not in ("evaluate_fn", "metabox")]
+    changed = [f"{name} {getattr(scale, name)} (specified {getattr(FULL, name)})" for name in fields
+               if getattr(scale, name) != getattr(FULL, name)]
+    return [f"Scale: {', '.join(changed) if changed else 'as specified'} (`{', '.join(f'{n}={getattr(scale, n)}' for n in fields)}`)."]
+
+
+def scale_from_env(scale: Scale) -> Scale:
+    """`scale` with the overrides in JPPO_PARITY_SCALE ("train_windows=960,curve_epochs=2": what a loaded
+    machine can afford; the report says the scale it ran at)."""
+    spec = os.environ.get("JPPO_PARITY_SCALE", "")
+    pairs = [item.split("=") for item in spec.split(",") if item]
+    return dataclasses.replace(scale, **{k.strip(): int(v) for k, v in pairs})
+
+
 def main(out_dir: Path, quick: bool):
-    scale = QUICK if quick else FULL
+    jax.config.update("jax_compilation_cache_dir", str(Path(tempfile.gettempdir()) / "jppo-parity-xla"))
+    scale = scale_from_env(QUICK if quick else FULL)
     run(out_dir, scale, out_dir / ("metabox_parity" + ("-quick" if quick else "")))

@@ -190,21 +190,42 @@ def mu_sigma(agent, t: np.ndarray):
     return mu.numpy(), sigma.numpy()
 
 
+TB_TAGS = ("grad/actor", "grad/critic", "loss/actor_loss", "loss/critic_loss", "train/approx_kl", "train/avg_entropy")
+
+
+class _Scalars:
+    """A stand-in TensorBoard writer that keeps the scalars of `TB_TAGS`."""
+
+    def __init__(self):
+        self.values = {tag: [] for tag in TB_TAGS}
+
+    def add_scalar(self, tag, value, step=None):
+        if tag in self.values:
+            self.values[tag].append(float(value))
+
+
 class _Recorder:
     """Wraps `agent.train_episode` to keep each batch episode's return, final cost and wall-clock."""
 
     def __init__(self, agent, x64: bool):
         self.agent, self.x64, self.inner = agent, x64, agent.train_episode
         self.returns, self.final_costs, self.seconds, self.problems, self.mu, self.sigma = [], [], [], [], [], []
+        self.scalars = []
         agent.train_episode = self
 
     def __call__(self, envs, seeds, **kwargs):
         import jax
 
+        scalars, no_tb = _Scalars(), self.agent.config.no_tb
+        self.agent.config.no_tb = False  # the agent logs each learning step's scalars to `scalars`
         start = time.perf_counter()
-        with jax.enable_x64(self.x64):
-            ended, info = self.inner(envs=envs, seeds=seeds, **kwargs)
+        try:
+            with jax.enable_x64(self.x64):
+                ended, info = self.inner(envs=envs, seeds=seeds, **{**kwargs, "tb_logger": scalars})
+        finally:
+            self.agent.config.no_tb = no_tb
         self.seconds.append(time.perf_counter() - start)
+        self.scalars.append([np.mean(scalars.values[tag]) if scalars.values[tag] else np.nan for tag in TB_TAGS])
         self.returns.append(float(np.mean(info["return"])))
         self.final_costs.append(np.asarray(info["gbest"], float))
         self.problems.append(fid(envs[0].problem))
@@ -219,7 +240,8 @@ def train_curves(way: str, seed: int, epochs: int, batch_size: int, work_dir: Pa
     ('single' mode, difficult split) for `epochs` epochs (8 batch episodes of `batch_size` envs each: one
     per train problem). Returns dict of arrays per batch episode: return [E] (mean over the batch),
     final_cost [E, B], problem [E] (BBOB fid), seconds [E], and the actor's mu, sigma [E, 21, 35] after it
-    (at states `SNAPSHOT_T`)."""
+    (at states `SNAPSHOT_T`), and per batch episode the mean over its learning steps of each TensorBoard
+    scalar in `TB_TAGS` (keys 'tb:<tag>'), as the agent logs them (pre-clip gradient norms, losses, KL)."""
     from metaevobox import Trainer
     from metaevobox.environment.optimizer.rlepso_optimizer import RLEPSO_Optimizer
     from metaevobox.environment.problem.utils import construct_problem_set
@@ -243,4 +265,5 @@ def train_curves(way: str, seed: int, epochs: int, batch_size: int, work_dir: Pa
         os.chdir(cwd)
     return {"return": np.array(recorder.returns), "final_cost": np.stack(recorder.final_costs),
             "problem": np.array(recorder.problems), "seconds": np.array(recorder.seconds),
-            "mu": np.stack(recorder.mu), "sigma": np.stack(recorder.sigma)}
+            "mu": np.stack(recorder.mu), "sigma": np.stack(recorder.sigma),
+            **{f"tb:{tag}": np.array(recorder.scalars)[:, i] for i, tag in enumerate(TB_TAGS)}}
