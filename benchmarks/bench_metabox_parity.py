@@ -639,3 +639,31 @@ def main(out_dir: Path, quick: bool):
     jax.config.update("jax_compilation_cache_dir", str(Path(tempfile.gettempdir()) / "jppo-parity-xla"))
     scale = scale_from_env(QUICK if quick else FULL)
     run(out_dir, scale, out_dir / ("metabox_parity" + ("-quick" if quick else "")))
+
+
+# ---------------------------------------------------------------- the cause: MetaBox's re-evaluation at the last state
+
+LOOP_PROBLEMS = (1, 15)  # train problems the loop comparison runs on (F1 unimodal, F15 Rastrigin)
+
+
+def loop_comparison(cache: Path, scale: Scale, seed: int = 0):
+    """MetaBox's loop vs the corrected one on the same window data source (see metabox_side.loop_movement):
+    rows per (problem, loop), or [] without MetaBox."""
+    if not with_metabox(scale):
+        return []
+    rows = []
+    for fid in LOOP_PROBLEMS[: 1 if scale.problems else None]:
+        for flag, name in ((True, "MetaBox's (k ≥ 1 at the last state)"), (False, "corrected (stored states)")):
+            path = cache / f"loop_{'last' if flag else 'stored'}_s{seed}_F{fid}_b{scale.num_envs}.npz"
+            r = cached(path, lambda: metabox_side.loop_movement(seed, fid, scale.num_envs, flag, max_fes=scale.max_fes))
+            later = r["epoch"] >= 1
+            rows.append((f"F{fid}", name, f"{r['clip_fraction'][later].mean():.3f}", f"{r['approx_kl'][later].mean():.4f}",
+                         f"{r['grad_actor'].mean():.3g}",
+                         f"{np.sqrt(((r['mu1'] - r['mu0']) ** 2).mean()):.2e}",
+                         f"{np.sqrt(((r['sigma1'] - r['sigma0']) ** 2).mean()):.2e}",
+                         f"{r['sigma1'].mean() - r['sigma0'].mean():+.2e}", f"{float(r['seconds']):.0f}"))
+    return rows
+
+
+LOOP_HEADER = ("problem", "loop", "clip fraction, epochs k ≥ 1", "approx KL, k ≥ 1", "actor grad norm",
+               "RMS Δμ after 1 episode", "RMS Δσ", "Δ mean σ", "s")

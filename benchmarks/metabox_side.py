@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import importlib.util
 import os
 import sys
@@ -165,8 +166,10 @@ def init_weights(seed: int):
     torch.manual_seed(metabox_seed(seed))
     cfg = config(seed=metabox_seed(seed))
     cfg.feature_dim, cfg.action_dim, cfg.min_sigma, cfg.max_sigma = 1, 35, 0.01, 0.7
-    agent = type("Nets", (), {"network": ["actor", "critic"], "actor": mb_rlepso.Actor(cfg),
-                              "critic": mb_rlepso.Critic(cfg)})()
+    import types
+
+    agent = types.SimpleNamespace(network=["actor", "critic"], actor=mb_rlepso.Actor(cfg),
+                                  critic=mb_rlepso.Critic(cfg), config=types.SimpleNamespace())
     weights = agent_weights(agent)
     return type(weights)("RLEPSO", weights.networks, {}, 0)
 
@@ -267,3 +270,61 @@ def train_curves(way: str, seed: int, epochs: int, batch_size: int, work_dir: Pa
             "problem": np.array(recorder.problems), "seconds": np.array(recorder.seconds),
             "mu": np.stack(recorder.mu), "sigma": np.stack(recorder.sigma),
             **{f"tb:{tag}": np.array(recorder.scalars)[:, i] for i, tag in enumerate(TB_TAGS)}}
+
+
+def loop_movement(seed: int, fid_: int, batch: int, reevaluate_at_last_state: bool, episodes: int = 1,
+                  max_fes: int | None = None) -> dict:
+    """How far one training episode moves RLEPSO's actor under MetaBox's loop (`reevaluate_at_last_state`,
+    epochs k >= 1 evaluate at the window's last state) or the corrected one (the stored states: compat's and
+    jppo's), everything else equal: torch, float64, Adam lr 1e-5, the networks of `init_weights(seed)`,
+    `batch` copies of train problem F`fid_` on MetaBox's numpy RLEPSO_Optimizer with the Trainer's seeds,
+    torch's sampling seeded alike. Returns per-learning-step stats (tests.torch_ppo.torch_train_episode)
+    and the actor's μ, σ at `SNAPSHOT_T` before and after."""
+    import types
+
+    import jax
+    import torch
+    from flax import nnx
+    from metaevobox.environment.basic_environment import PBO_Env
+    from metaevobox.environment.optimizer.rlepso_optimizer import RLEPSO_Optimizer
+
+    import compat.networks as cn
+    from tests.torch_ppo import TorchClampedActor, TorchValueCritic, torch_train_episode
+
+    torch.set_default_dtype(torch.float64)
+    cfg = config(seed=metabox_seed(seed))
+    if max_fes is not None:
+        cfg.maxFEs, cfg.log_interval = max_fes, max_fes // cfg.n_logpoint
+    train, _ = problem_sets(cfg)
+    problem = next(p for p in train if fid(p) == fid_)
+    weights = init_weights(seed)
+    with jax.enable_x64(True):
+        actor = cn.ClampedGaussianActor(1, 35, (64, 32), rngs=nnx.Rngs(0))
+        critic = cn.Critic(1, (16, 8), rngs=nnx.Rngs(1))
+        for mlp, (net, prefix) in ((actor.mu_net, ("actor", "_Actor__mu_net")),
+                                   (actor.sigma_net, ("actor", "_Actor__sigma_net")),
+                                   (critic.value_head, ("critic", "_Critic__value_head"))):
+            cn.load_torch_state_dict(mlp, weights.networks[net], prefix)
+    t_actor, t_critic = TorchClampedActor(actor, sample=True), TorchValueCritic(critic)
+    opt = torch.optim.Adam([{"params": t_actor.params(), "lr": 1e-5}, {"params": t_critic.params(), "lr": 1e-5}])
+    loop_cfg = types.SimpleNamespace(n_step=10, K_epochs=3, eps_clip=0.1, gamma=0.999, max_grad_norm=math.inf,
+                                     max_learning_step=10**9)
+
+    def snapshot():
+        with torch.no_grad():
+            x = torch.as_tensor(SNAPSHOT_T[:, None])
+            mu = (torch.tanh(t_actor.mu(x)) + 1) / 2
+            sigma = (torch.tanh(t_actor.sigma(x)) + 1) / 2 * (0.7 - 0.01) + 0.01
+        return mu.numpy().copy(), sigma.numpy().copy()
+
+    mu0, sigma0 = snapshot()
+    stats, start = {}, time.perf_counter()
+    torch.manual_seed(metabox_seed(seed))
+    optimizer = RLEPSO_Optimizer(cfg)
+    for episode in range(episodes):
+        envs = [PBO_Env(copy.deepcopy(problem), copy.deepcopy(optimizer)) for _ in range(batch)]
+        torch_train_episode(t_actor, t_critic, opt, envs, metabox_seed(seed) + 100 * episode, loop_cfg,
+                            reevaluate_at_last_state=reevaluate_at_last_state, stats=stats)
+    mu1, sigma1 = snapshot()
+    return {**{k: np.array(v) for k, v in stats.items()}, "mu0": mu0, "sigma0": sigma0, "mu1": mu1,
+            "sigma1": sigma1, "seconds": time.perf_counter() - start}
