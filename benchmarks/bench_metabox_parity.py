@@ -50,6 +50,7 @@ class Scale:
     curve_epochs: int  # section 3: epochs of 8 batch episodes
     curve_envs: int  # section 3 batch size
     curve_seeds: int
+    train_runs: int = 51  # section 2: test runs per problem for the trained seeds (0: not evaluated)
     problems: int | None = None  # test problems used (None: all 16)
     evaluate_fn: object = None  # jppo's env: f(problem, x) in place of BBOB (tests: a cheap stand-in)
     metabox: bool = True  # run MetaBox's parts when metaevobox imports
@@ -66,7 +67,7 @@ def with_metabox(scale: Scale) -> bool:
 FULL = Scale(runs=51, max_fes=20000, train_windows=4800, train_seeds=3, num_envs=16, curve_epochs=7, curve_envs=4,
              curve_seeds=3)
 QUICK = Scale(runs=3, max_fes=1000, train_windows=4, train_seeds=2, num_envs=2, curve_epochs=1, curve_envs=2,
-              curve_seeds=2, problems=2)
+              curve_seeds=2, train_runs=3, problems=2)
 
 
 def log_cost(costs) -> np.ndarray:
@@ -303,38 +304,26 @@ MOVEMENT_HEADER = ("policy", "mean μ", "mean abs(μ - 0.5)", "mean σ", "mean �
 
 
 def section_trained(cache: Path, scale: Scale, pretrained: dict):
-    """Section 2: `(lines, rows, movement rows, curves for the plot, data)`."""
+    """Section 2: `(lines, (header, rows), movement rows, curves for the plot)`, or None at train_windows 0."""
+    if scale.train_windows == 0:
+        return None
     config, trainer, start, end, data = train_jppo(cache, scale)
-    policy = trainer.policy
-    seeds = scale.train_seeds
+    policy, seeds = trainer.policy, scale.train_seeds
     weights = weights_file(cache, scale)
     pkl = None
     if weights is not None:
         with jax.enable_x64(True):
             _, _, pkl = pretrained_params(weights)
-    methods = ([("RLEPSO.pkl", pkl)] if pkl is not None else []) + \
-        [(f"jppo seed {s}", _index(end, s)) for s in range(seeds)] + \
-        [(f"jppo seed {s} start", _index(start, s)) for s in range(seeds)]
-    ev = evaluate_many(cache, f"eval_trained_w{scale.train_windows}_s{seeds}_b{scale.num_envs}_r{scale.runs}", policy, [p for _, p in methods], scale)
-    logs = {name: log_cost(ev["final"][m]) for m, (name, _) in enumerate(methods)}
-    _, _, fids = test_suite(scale)
-    header = ("problem", *[name for name, _ in methods])
-    rows = [(f"F{f}", *[f"{logs[name][p].mean():.3f}" for name, _ in methods]) for p, f in enumerate(fids)]
-    rows.append(("**mean over problems**", *[f"**{logs[name].mean(axis=1).mean():.3f}**" for name, _ in methods]))
     lines = [f"jppo: `train_config` = preset {ENV_ID} with lr 1e-5, bootstrap_terminal, batching 'single', difficulty "
              f"'{DIFFICULTY}', {scale.num_envs} envs, {scale.train_windows} windows ({scale.train_windows * 3} learning "
              f"steps), {seeds} seeds vmapped, float32: {float(data['seconds']):.0f} s (compile "
-             f"{float(data['compile_seconds']):.0f} s). Test: {scale.runs} paired runs per problem, float64."]
-    ref = "RLEPSO.pkl" if pkl is not None else None
-    for s in range(seeds):
-        name = f"jppo seed {s}"
-        if ref:
-            wins = int((logs[name].mean(1) < logs[ref].mean(1)).sum())
-            lines.append(f"{name} vs RLEPSO.pkl: lower mean log10 cost on {wins} of {len(fids)} problems; "
-                         f"P(jppo better) = {paired_bootstrap(logs[name], logs[ref]):.2f}.")
-        wins0 = int((logs[name].mean(1) < logs[name + ' start'].mean(1)).sum())
-        lines.append(f"{name} vs its own start: lower on {wins0} of {len(fids)}; P(trained better) = "
-                     f"{paired_bootstrap(logs[name], logs[name + ' start']):.2f}.")
+             f"{float(data['compile_seconds']):.0f} s)."]
+    table = (("-",), [])
+    if scale.train_runs:
+        more, table = _trained_eval(cache, scale, policy, start, end, pkl)
+        lines += more
+    else:
+        lines.append("Test evaluation of the trained seeds not run at this scale (train_runs 0).")
     move, curves = [], {}
     for s in range(seeds):
         mu0, s0 = mu_sigma(policy, _index(start, s))
@@ -349,7 +338,33 @@ def section_trained(cache: Path, scale: Scale, pretrained: dict):
         for s, (mu0, s0) in enumerate(torch_inits(cache, policy, 5) if with_metabox(scale) else []):
             move.append(movement_row(f"MetaBox torch init {s} (RLEPSO.pkl's kind of start)", mu0, s0))
             curves[f"torch init {s}"] = (mu0, s0)
-    return lines, (header, rows), move, curves, {"logs": logs, "metrics": data}
+    return lines, table, move, curves
+
+
+def _trained_eval(cache: Path, scale: Scale, policy, start, end, pkl):
+    """The trained seeds, their starts and RLEPSO.pkl on the test problems (paired runs): lines and a table."""
+    seeds = scale.train_seeds
+    methods = ([("RLEPSO.pkl", pkl)] if pkl is not None else []) + \
+        [(f"jppo seed {s}", _index(end, s)) for s in range(seeds)] + \
+        [(f"jppo seed {s} start", _index(start, s)) for s in range(seeds)]
+    name = f"eval_trained_w{scale.train_windows}_s{seeds}_b{scale.num_envs}_r{scale.train_runs}"
+    ev = evaluate_many(cache, name, policy, [p for _, p in methods], dataclasses.replace(scale, runs=scale.train_runs))
+    logs = {name: log_cost(ev["final"][m]) for m, (name, _) in enumerate(methods)}
+    _, _, fids = test_suite(scale)
+    header = ("problem", *[name for name, _ in methods])
+    rows = [(f"F{f}", *[f"{logs[name][p].mean():.3f}" for name, _ in methods]) for p, f in enumerate(fids)]
+    rows.append(("**mean over problems**", *[f"**{logs[name].mean(axis=1).mean():.3f}**" for name, _ in methods]))
+    lines = [f"Test: {scale.train_runs} paired runs per problem, float64, {float(ev['seconds']):.0f} s."]
+    for s in range(seeds):
+        name = f"jppo seed {s}"
+        if pkl is not None:
+            wins = int((logs[name].mean(1) < logs["RLEPSO.pkl"].mean(1)).sum())
+            lines.append(f"{name} vs RLEPSO.pkl: lower mean log10 cost on {wins} of {len(fids)} problems; "
+                         f"P(jppo better) = {paired_bootstrap(logs[name], logs['RLEPSO.pkl']):.2f}.")
+        wins0 = int((logs[name].mean(1) < logs[name + ' start'].mean(1)).sum())
+        lines.append(f"{name} vs its own start: lower on {wins0} of {len(fids)}; P(trained better) = "
+                     f"{paired_bootstrap(logs[name], logs[name + ' start']):.2f}.")
+    return lines, (header, rows)
 
 
 def torch_inits(cache: Path, policy, count: int):
@@ -525,7 +540,7 @@ def diagnostics_table(ways: dict):
             rows)
 
 
-def section_wallclock(ways: dict, pretrained: dict, trained: dict):
+def section_wallclock(ways: dict):
     rows = []
     base = None
     for way, runs in ways.items():
@@ -589,9 +604,27 @@ def figure(pretrained: dict, move_curves: dict, ways: dict, scale: Scale):
 def run(out_dir: Path, scale: Scale, cache: Path):
     cache.mkdir(parents=True, exist_ok=True)
     lines1, rows1, pretrained = section_pretrained(cache, scale)
-    lines2, (header2, rows2), move, move_curves, trained = section_trained(cache, scale, pretrained)
-    lines3, tables3, ways = section_curves(cache, scale)
-    clock = section_wallclock(ways, pretrained, trained)
+    sections, move_curves, ways = [], {}, {}
+    trained = section_trained(cache, scale, pretrained)
+    if trained is None:
+        sections.append(("2. jppo trained with MetaBox's settings", ("-",), [], ["Not run at this scale (train_windows 0)."]))
+    else:
+        lines2, (header2, rows2), move, move_curves = trained
+        sections += [("2. jppo trained with MetaBox's settings vs RLEPSO.pkl (mean log10 final test cost, paired runs)",
+                      header2, rows2, lines2),
+                     ("2. How far each policy moved (actor over t = fes/maxFEs ∈ [0, 1], 35 dims)", MOVEMENT_HEADER,
+                      move, [MOVEMENT_NOTE])]
+    loop_rows = loop_comparison(cache, scale)
+    if loop_rows:
+        sections.append(("2. Cause: MetaBox's loop vs the corrected one, one training episode from the same start",
+                         LOOP_HEADER, loop_rows, [LOOP_NOTE]))
+    if scale.curve_epochs:
+        lines3, tables3, ways = section_curves(cache, scale)
+        sections += [(f"3. {heading}", header, rows, lines3 if i == 0 else [])
+                     for i, (heading, header, rows) in enumerate(tables3)]
+    else:
+        sections.append(("3. Training curves, three ways", ("-",), [], ["Not run at this scale (curve_epochs 0)."]))
+    clock = section_wallclock(ways)
     if pretrained:
         jp_s = float(np.load(cache / f"pretrained_jppo_r{scale.runs}.npz")["seconds"])
         mb_s = float(np.load(cache / f"pretrained_metabox_r{scale.runs}.npz")["seconds"])
@@ -600,15 +633,6 @@ def run(out_dir: Path, scale: Scale, cache: Path):
                    f"{jp_s:.0f}"),
                   ("test episode, RLEPSO.pkl: MetaBox's rollout_episode, one after another", f"{mb_s:.3f}", "-",
                    f"{mb_s * n:.0f}")]
-    sections = [("2. jppo trained with MetaBox's settings vs RLEPSO.pkl (mean log10 final test cost, paired runs)",
-                 header2, rows2, lines2),
-                ("2. How far each policy moved (actor over t = fes/maxFEs ∈ [0, 1], 35 dims)", MOVEMENT_HEADER, move,
-                 ["RLEPSO's state is fes/maxFEs alone, so the actor is a schedule of 35 (μ, σ) pairs; "
-                  "'start' rows are each jppo seed's initial policy (jppo's init: output layers scaled by 0.01, "
-                  "so μ = 0.5 and σ = 0.355 everywhere); MetaBox's start is unknown, the torch-init rows show "
-                  "where torch's default initialisation puts it."])]
-    sections += [(f"3. {heading}", header, rows, lines3 if i == 0 else []) for i, (heading, header, rows) in
-                 enumerate(tables3)]
     sections.append(("4. Wall-clock", ("what", "s per episode (median)", "vs jppo", "s in all"), clock,
                      [report.machine()]))
     report.write(out_dir, "metabox_parity" + ("" if scale == FULL else "_quick"),
@@ -618,6 +642,17 @@ def run(out_dir: Path, scale: Scale, cache: Path):
                  notes=[*scale_notes(scale), "", "## 1. MetaBox's pretrained RLEPSO.pkl, jppo's env vs MetaBox's",
                         *lines1],
                  sections=sections, figure=figure(pretrained, move_curves, ways, scale))
+
+
+MOVEMENT_NOTE = ("RLEPSO's state is fes/maxFEs alone, so the actor is a schedule of 35 (μ, σ) pairs; 'start' rows are "
+                 "each jppo seed's initial policy (jppo's init: output layers scaled by 0.01, so μ = 0.5 and σ = 0.355 "
+                 "everywhere); MetaBox's start is unknown, the torch-init rows show where torch's default "
+                 "initialisation puts it.")
+LOOP_NOTE = ("Both rows: torch, float64, Adam lr 1e-5, the networks of torch's init (Trainer seed 3849), MetaBox's batch "
+             "of 16 copies of the problem on MetaBox's numpy RLEPSO_Optimizer with the same seeds, one batch episode "
+             "(20 windows × K = 3 = 60 learning steps; `tests/torch_ppo.torch_train_episode`). Only the epochs k ≥ 1 "
+             "differ: MetaBox's RLEPSO.train_episode evaluates the stored actions and the critic at the state after "
+             "the window, compat and jppo at the stored states.")
 
 
 def scale_notes(scale: Scale) -> list[str]:
