@@ -273,11 +273,11 @@ def train_curves(way: str, seed: int, epochs: int, batch_size: int, work_dir: Pa
 
 
 def loop_movement(seed: int, fid_: int, batch: int, reevaluate_at_last_state: bool, episodes: int = 1,
-                  max_fes: int | None = None) -> dict:
+                  max_fes: int | None = None, weights=None) -> dict:
     """How far one training episode moves RLEPSO's actor under MetaBox's loop (`reevaluate_at_last_state`,
     epochs k >= 1 evaluate at the window's last state) or the corrected one (the stored states: compat's and
     jppo's), everything else equal: torch, float64, Adam lr 1e-5, the networks of `init_weights(seed)`,
-    `batch` copies of train problem F`fid_` on MetaBox's numpy RLEPSO_Optimizer with the Trainer's seeds,
+    (or `weights`, a MetaBoxWeights of RLEPSO's layout), `batch` copies of train problem F`fid_` on MetaBox's numpy RLEPSO_Optimizer with the Trainer's seeds,
     torch's sampling seeded alike. Returns per-learning-step stats (tests.torch_ppo.torch_train_episode)
     and the actor's μ, σ at `SNAPSHOT_T` before and after."""
     import types
@@ -297,7 +297,7 @@ def loop_movement(seed: int, fid_: int, batch: int, reevaluate_at_last_state: bo
         cfg.maxFEs, cfg.log_interval = max_fes, max_fes // cfg.n_logpoint
     train, _ = problem_sets(cfg)
     problem = next(p for p in train if fid(p) == fid_)
-    weights = init_weights(seed)
+    weights = init_weights(seed) if weights is None else weights
     with jax.enable_x64(True):
         actor = cn.ClampedGaussianActor(1, 35, (64, 32), rngs=nnx.Rngs(0))
         critic = cn.Critic(1, (16, 8), rngs=nnx.Rngs(1))

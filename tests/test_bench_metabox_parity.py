@@ -15,17 +15,17 @@ TINY = dataclasses.replace(bench.QUICK, runs=2, max_fes=300, train_windows=2, tr
 
 def test_tiny_run_writes_the_report_and_reuses_its_cache(tmp_path):
     cache = tmp_path / "cache"
-    bench.run(tmp_path, TINY, cache)
+    bench.run(tmp_path, TINY, cache, "metabox_parity_quick")
     text = (tmp_path / "metabox_parity_quick.md").read_text()
     assert "Skipped: MetaBox's RLEPSO.pkl" in text and "MetaBox's two ways skipped" in text
-    assert "jppo seed 1 vs its own start" in text and "| jppo seed 0 trained |" in text
+    assert "jppo seed 1 vs jppo's start" in text and "| jppo seed 0 trained |" in text
     assert "training episode: jppo compiled, JAX env" in text
     assert (tmp_path / "metabox_parity_quick.png").stat().st_size > 1000
     curve = np.load(cache / "curve_jppo_s0_e1_b2.npz")
     assert curve["return"].shape == (8,) and curve["final_cost"].shape == (8, 2) and curve["sigma"].shape == (8, 21, 35)
     assert sorted(set(curve["problem"].tolist())) == [1, 2, 3, 5, 15, 16, 17, 21]  # one epoch: each train problem once
     stamp = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npz")}
-    bench.run(tmp_path, TINY, cache)  # from the cache: nothing recomputed
+    bench.run(tmp_path, TINY, cache, "metabox_parity_quick")  # from the cache: nothing recomputed
     assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npz")} == stamp
 
 
