@@ -240,12 +240,11 @@ METRIC_KEYS = ("episodic_return", "final_cost", "value_loss", "policy_loss", "ap
 
 def train_jppo(cache: Path, scale: Scale):
     """Section 2's run: `(config, trainer, start params [S,...], trained params [S,...], metrics, seconds)`."""
-    from jppo.fit import fit, seed_batched
+    from jppo.fit import fit
 
     config = train_config(scale, scale.num_envs, scale.train_windows)
     trainer = make_trainer(config, scale)
-    init, _ = seed_batched(trainer, scale.train_seeds)
-    start = init(jax.random.split(jax.random.key(config.seed), scale.train_seeds)).params  # as fit seeds it
+    start = start_params(trainer, config, scale.train_seeds)
 
     def run():
         result = fit(config, num_seeds=scale.train_seeds, show_progress=False, trainer=trainer)
@@ -255,6 +254,21 @@ def train_jppo(cache: Path, scale: Scale):
 
     data = cached(cache / f"train_jppo_w{scale.train_windows}_s{scale.train_seeds}_b{scale.num_envs}.npz", run)
     return config, trainer, start, _unflat(data, "end_", start), data
+
+
+def start_params(trainer, config, num_seeds: int):
+    """[S, ...] the initial params of `fit(config, num_seeds=S)` (seed keys split from config.seed, then
+    `NStepTrainer.init`'s split), built eagerly, without compiling the env's reset (equal to the jitted
+    init to float rounding)."""
+    from jppo.policy import ActorCritic
+    from jppo.train import make_networks
+
+    def one(key):
+        net_key = jax.random.split(key, 3)[1]
+        return ActorCritic.split(*make_networks(trainer.env, config, net_key))[1]
+
+    keys = jax.random.split(jax.random.key(config.seed), num_seeds)
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *[one(k) for k in keys])
 
 
 def _index(tree, i):
