@@ -620,6 +620,10 @@ def figure(pretrained: dict, move_curves: dict, ways: dict, scale: Scale):
     ax.set_title("3. actor's mean σ after each batch episode", fontsize=9)
     ax.set_xlabel("batch episode", fontsize=8)
     ax.legend(fontsize=6)
+    for ax in axes.ravel():
+        ax.tick_params(labelsize=7)
+        if not ax.has_data():
+            ax.text(0.5, 0.5, "not run at this scale", ha="center", va="center", transform=ax.transAxes)
     fig.tight_layout()
     return fig
 
@@ -671,11 +675,12 @@ MOVEMENT_NOTE = ("RLEPSO's state is fes/maxFEs alone, so the actor is a schedule
                  "each jppo seed's initial policy (jppo's init: output layers scaled by 0.01, so μ = 0.5 and σ = 0.355 "
                  "everywhere); MetaBox's start is unknown, the torch-init rows show where torch's default "
                  "initialisation puts it.")
-LOOP_NOTE = ("Both rows: torch, float64, Adam lr 1e-5, the networks of torch's init (Trainer seed 3849), MetaBox's batch "
+LOOP_NOTE = ("Every row: torch, float64, Adam lr 1e-5, the networks of torch's init (Trainer seed 3849; the last row: a "
+             "jppo init instead), MetaBox's batch "
              "of 16 copies of the problem on MetaBox's numpy RLEPSO_Optimizer with the same seeds, one batch episode "
              "(20 windows × K = 3 = 60 learning steps; `tests/torch_ppo.torch_train_episode`). Only the epochs k ≥ 1 "
-             "differ: MetaBox's RLEPSO.train_episode evaluates the stored actions and the critic at the state after "
-             "the window, compat and jppo at the stored states.")
+             "differ between the first two rows: MetaBox's RLEPSO.train_episode evaluates the stored actions and the "
+             "critic at the state after the window, compat and jppo at the stored states.")
 
 
 def scale_notes(scale: Scale) -> list[str]:
