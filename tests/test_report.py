@@ -61,3 +61,14 @@ def test_metabbo_report_writes_the_files_with_paired_runs(tmp_path):
     assert saved["trained"].shape == saved["plain_PSO"].shape == (8, 2)
     np.testing.assert_array_equal(saved["trained"], saved["untrained"])
     assert (tmp_path / "cost_curves.png").stat().st_size > 1000 and (tmp_path / "report.md").exists()
+
+
+def test_run_policies_matches_run_method_and_pairs_runs():
+    params = suite_params()
+    env = RLEPSOEnv(evaluate_fn=stand_in_evaluate)
+    policy = lambda p, k, obs: jnp.clip(p + 0.2 * jax.random.normal(k, (35,), obs.dtype), 0.0, 1.0)  # noqa: E731
+    final, history = report.run_policies(env, params, policy, jnp.array([0.3, 0.7, 0.3]), jax.random.key(0), runs=2)
+    assert final.shape == (3, 2, 2) and history.shape == (3, 2, 2, 51)
+    np.testing.assert_array_equal(final[0], final[2])  # the same parameters, the same runs
+    single, _ = report.run_method(env, params, lambda k, obs: policy(0.7, k, obs), jax.random.key(0), runs=2)
+    np.testing.assert_allclose(final[1], single, rtol=1e-5)

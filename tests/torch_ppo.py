@@ -166,8 +166,13 @@ class TorchValueCritic:
         return self.f(state)[..., 0]
 
 
-def torch_train_episode(actor, critic, opt, envs, seed, cfg):
+def torch_train_episode(actor, critic, opt, envs, seed, cfg, *, reevaluate_at_last_state=False, stats=None):
     """design.md's train_episode, step by step, in torch, on MetaBox-style envs stepped in process.
+
+    `reevaluate_at_last_state` reproduces MetaBox's RLEPSO loop (baseline/metabbo/rlepso.py): epochs
+    k >= 1 evaluate the stored actions, and the critic, at the state after the window instead of the
+    stored states. `stats` (a dict) collects per learning step 'clip_fraction', 'approx_kl' (0.5 Δ²),
+    'grad_actor' (the actor group's norm before clipping) and 'epoch' (k).
 
     Returns `(losses, returns per env, learning steps)`."""
     for i, e in enumerate(envs):
@@ -199,8 +204,9 @@ def torch_train_episode(actor, critic, opt, envs, seed, cfg):
             if k == 0:
                 logp, v = torch.stack(logps).view(-1), torch.stack(values).view(-1)
             else:
-                logp = torch.stack([actor(old_states[i], old_actions[i])[1] for i in range(t)]).view(-1)
-                v = torch.stack([critic(old_states[i]) for i in range(t)]).view(-1)
+                at = (lambda i: state) if reevaluate_at_last_state else (lambda i: old_states[i])  # noqa: E731
+                logp = torch.stack([actor(at(i), old_actions[i])[1] for i in range(t)]).view(-1)
+                v = torch.stack([critic(at(i)) for i in range(t)]).view(-1)
             R = critic(state).detach()
             targets = []
             for r in reversed(rewards):
@@ -219,8 +225,14 @@ def torch_train_episode(actor, critic, opt, envs, seed, cfg):
             loss = policy_loss + value_loss
             opt.zero_grad()
             loss.backward()
-            for group in opt.param_groups:
-                torch.nn.utils.clip_grad_norm_(group["params"], cfg.max_grad_norm if cfg.max_grad_norm > 0 else math.inf)
+            norms = [float(torch.nn.utils.clip_grad_norm_(group["params"], cfg.max_grad_norm if cfg.max_grad_norm > 0
+                                                          else math.inf)) for group in opt.param_groups]
+            if stats is not None:
+                with torch.no_grad():
+                    for key, value in (("clip_fraction", ((ratio - 1).abs() > cfg.eps_clip).double().mean()),
+                                       ("approx_kl", (0.5 * (logp - old_logp) ** 2).mean()),
+                                       ("grad_actor", norms[0]), ("epoch", k)):
+                        stats.setdefault(key, []).append(float(value))
             opt.step()
             losses.append(loss.item())
             learning_time += 1

@@ -47,6 +47,25 @@ def run_method(env: rlepso.RLEPSOEnv, params: rlepso.RLEPSOParams, policy: Calla
     return np.asarray(states.gbest_cost), rlepso.cost_history(states)
 
 
+def run_policies(env: rlepso.RLEPSOEnv, params: rlepso.RLEPSOParams, policy: Callable, stacked_params, key,
+                 runs: int) -> tuple:
+    """`run_method` for M parameter sets of one policy, compiled once (the sets one after another, each
+    vmapped over problems and runs): `policy(p, key, obs) -> action`, `stacked_params` with a leading
+    axis M. Returns `(final cost [M, P, runs], history
+    [M, P, runs, points])`; run r of every parameter set starts from the same key (paired runs)."""
+    problems = params.problem
+    num_problems = int(np.shape(problems.shift)[0])
+
+    def episode(p, problem, key):
+        state, _ = rlepso.rollout(env, params.replace(problem=problem), key, lambda k, obs: policy(p, k, obs))
+        return state
+
+    keys = jax.random.split(key, (num_problems, runs))
+    per_problem = jax.vmap(jax.vmap(episode, in_axes=(None, None, 0)), in_axes=(None, 0, 0))
+    states = jax.jit(lambda stacked: jax.lax.map(lambda p: per_problem(p, problems, keys), stacked))(stacked_params)
+    return np.asarray(states.gbest_cost), rlepso.cost_history(states)
+
+
 def ranks(mean_costs: np.ndarray) -> np.ndarray:
     """Ranks of the methods (axis 0) on each problem (axis 1), 1 = lowest cost, ties averaged."""
     return rankdata(mean_costs, axis=0)

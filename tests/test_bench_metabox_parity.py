@@ -1,0 +1,37 @@
+"""The metabox_parity benchmark at its smallest, jppo's parts only (a stand-in for BBOB, so nothing compiles
+the 24 functions): it runs end to end, writes its report and figure, and a rerun reads its cache."""
+
+import dataclasses
+
+import numpy as np
+
+from benchmarks import bench_metabox_parity as bench
+from tests.test_rlepso_env import stand_in_evaluate
+
+TINY = dataclasses.replace(bench.QUICK, runs=2, max_fes=300, train_windows=2, train_seeds=2, num_envs=2,
+                           curve_epochs=1, curve_envs=2, curve_seeds=2, problems=2, evaluate_fn=stand_in_evaluate,
+                           metabox=False)
+
+
+def test_tiny_run_writes_the_report_and_reuses_its_cache(tmp_path):
+    cache = tmp_path / "cache"
+    bench.run(tmp_path, TINY, cache, "metabox_parity_quick")
+    text = (tmp_path / "metabox_parity_quick.md").read_text()
+    assert "Skipped: MetaBox's RLEPSO.pkl" in text and "MetaBox's two ways skipped" in text
+    assert "jppo seed 1 vs jppo's start" in text and "| jppo seed 0 trained |" in text
+    assert "training episode: jppo compiled, JAX env" in text
+    assert (tmp_path / "metabox_parity_quick.png").stat().st_size > 1000
+    curve = np.load(cache / "curve_jppo_s0_e1_b2.npz")
+    assert curve["return"].shape == (8,) and curve["final_cost"].shape == (8, 2) and curve["sigma"].shape == (8, 21, 35)
+    assert sorted(set(curve["problem"].tolist())) == [1, 2, 3, 5, 15, 16, 17, 21]  # one epoch: each train problem once
+    stamp = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npz")}
+    bench.run(tmp_path, TINY, cache, "metabox_parity_quick")  # from the cache: nothing recomputed
+    assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npz")} == stamp
+
+
+def test_paired_bootstrap_and_agreement():
+    rng = np.random.default_rng(0)
+    b = rng.normal(size=(3, 40))
+    assert bench.paired_bootstrap(b - 1.0, b) == 1.0 and bench.paired_bootstrap(b + 1.0, b) == 0.0
+    _, rows, disagree = bench._agreement([4, 6, 7], b, b + np.array([[0.0], [0.01], [5.0]]))
+    assert disagree == ["F7"] and rows[0][-1] == "yes" and rows[2][-1] == "**no**"
