@@ -356,14 +356,16 @@ class PPO_Agent(Basic_Agent):
                     params, self._opt_state, aux = fns["epochs"](
                         params, self._opt_state, self.optimizer.learning_rates(), window, state, self.gamma,
                         self.eps_clip, float(self.max_grad_norm), count, num_epochs=self.K_epochs)
-                    self._load_params(params)
                     self._live = params
+                    if not one_call:  # host hooks may read the modules; else they are updated when read (below)
+                        self._load_params(params)
                     done += count
                     step_losses = np.asarray(aux["metrics"]["loss"])
                     for k in range(count):
                         losses.append(float(step_losses[k]))
                         self.learning_time += 1
                         if self.config.end_mode == "step" and self.learning_time >= self.config.save_interval * self.cur_checkpoint:
+                            self._load_params(params)
                             save_class(self.config.agent_save_dir, "checkpoint-" + str(self.cur_checkpoint), self)
                             self.cur_checkpoint += 1
                         if tb_logger is not None and not getattr(self.config, "no_tb", False):
@@ -374,7 +376,9 @@ class PPO_Agent(Basic_Agent):
                 memory.clear_memory()
             return self.learning_time >= self.config.max_learning_step, self._episode_info(
                 env, returns_per_env, losses, required_info)
-        finally:
+        finally:  # the modules hold the trained parameters when train_episode returns (or raises)
+            if self._live is not None:
+                self._load_params(self._live)
             self._live = None
             self._key_data = np.asarray(self._key_data)
             env.close()
