@@ -24,10 +24,10 @@ _RLEPSO = dict(algorithm="nstep", num_envs=16, num_steps=10, num_epochs=3, num_m
 # 0.999 MetaBox's target lets the critic feed on its own value at the state after the budget.
 # Episodes: 199 steps = 20 windows.
 _GLEET = dict(_RLEPSO, learning_rate=1e-4, max_grad_norm=0.1, actor="gleet", difficulty="difficult",
-              total_steps=16 * 10 * 20 * 100)  # 100 batch episodes (6.25 epochs of the 16 difficult train problems)
+              total_steps=16 * 10 * 20 * 120)  # 120 batch episodes = 15 epochs of the 8 difficult train problems (GLEET.pkl: 7200 steps)
 
 METABBO_PRESETS: dict[str, dict] = {"rlepso-bbob10d": _RLEPSO, "rlepso-bbob30d": {**_RLEPSO, "total_steps": 16 * 10 * 50 * 100}}
 METABBO_PRESETS.update({f"{env_id}{suffix}": preset for env_id, preset in METABBO_PRESETS.items()
                         for suffix in ("-log", "-rel")})  # the other rewards, same settings
 METABBO_PRESETS.update({"gleet-bbob10d": _GLEET,  # 30D: 50000 evaluations, 499 steps = 50 windows
-                        "gleet-bbob30d": {**_GLEET, "total_steps": 16 * 10 * 50 * 100}})
+                        "gleet-bbob30d": {**_GLEET, "total_steps": 16 * 10 * 50 * 120}})
