@@ -90,9 +90,14 @@ def test_training_and_exact_resume_from_a_checkpoint(trainer, tmp_path):
     assert all(changed)  # every parameter learns, the critic's gradient included
 
 
-def test_fit_writes_tensorboard_and_checkpoints(trainer, tmp_path):
+def test_fit_writes_tensorboard_and_checkpoints_and_eval_refuses_another_env(trainer, tmp_path, capsys):
     result = fit(CONFIG, logdir=tmp_path / "tb", ckpt_dir=tmp_path / "ck", ckpt_every=2, show_progress=False,
                  trainer=trainer)
     assert int(result.state.update) == CONFIG.num_updates and "final_cost" in result.metrics
     assert list((tmp_path / "tb").rglob("events.out.tfevents*"))
     assert Checkpointer(tmp_path / "ck").steps()[-1] == CONFIG.num_updates
+    from jppo import cli
+
+    code = cli.main(["eval", "--ckpt", str(tmp_path / "ck"), "--env", "rlepso-bbob10d"])
+    err = capsys.readouterr().err
+    assert code == 2 and "'gleet-bbob10d'" in err and "'rlepso-bbob10d'" in err

@@ -61,3 +61,24 @@ def test_metabbo_report_writes_the_files_with_paired_runs(tmp_path):
     assert saved["trained"].shape == saved["plain_PSO"].shape == (8, 2)
     np.testing.assert_array_equal(saved["trained"], saved["untrained"])
     assert (tmp_path / "cost_curves.png").stat().st_size > 1000 and (tmp_path / "report.md").exists()
+
+
+def test_bootstrap_p_and_log_cost_stats():
+    rng = np.random.default_rng(0)
+    better = rng.random((1, 3, 20))
+    costs = np.concatenate([better, better * 10, better * 5])  # [methods, P, runs]
+    assert report.bootstrap_p(costs, samples=50) == 1.0
+    assert report.bootstrap_p(costs[[1, 0, 2]], samples=50) == 0.0
+    mean, se = report.log_cost_stats(np.array([[1e-12, 1e-8, 10.0, 1000.0]]))
+    np.testing.assert_allclose(mean, [(-8 - 8 + 1 + 3) / 4])
+    np.testing.assert_allclose(se, [np.std([-8, -8, 1, 3], ddof=1) / 2])
+
+
+def test_suite_module_names_the_known_ids():
+    from jppo.metabbo import gleet, rlepso
+
+    assert report.suite_module("gleet-bbob30d") is gleet and report.suite_module("rlepso-bbob10d-log") is rlepso
+    import pytest
+
+    with pytest.raises(ValueError, match="known: rlepso-bbob10d, .*gleet-bbob10d, gleet-bbob30d"):
+        report.suite_module("CartPole-v1")
