@@ -123,14 +123,14 @@ def cmd_eval(args) -> int:
     params = jax.tree.map(lambda x: x[0], state.params)  # a run over several seeds: the first
     update = int(np.asarray(state.update).reshape(-1)[0])
     if config.env_id in report.SUITES:
-        def policy_of(p):  # one env's observation: a batch of one for the policy
-            return lambda key, obs: trainer.policy.distribution(p, obs[None]).sample(key)[0]
+        def policy(key, obs, p):  # one env's observation: a batch of one for the policy
+            return trainer.policy.distribution(p, obs[None]).sample(key)[0]
 
         untrained = jax.tree.map(lambda x: x[0], template.params)  # the trained policy's own starting point
         out = args.out or str(ckpt.directory / "report")
         # MetaBox's test_difficulty defaults to the train difficulty (config.py:97-98)
         difficulty = args.difficulty or config.difficulty or "easy"
-        text, _ = report.metabbo_report(config.env_id, policy_of, params, untrained, runs=args.runs, seed=args.seed,
+        text, _ = report.metabbo_report(config.env_id, policy, params, untrained, runs=args.runs, seed=args.seed,
                                  difficulty=difficulty, split=args.split, out_dir=out)
         print(f"checkpoint at update {update}\n{text}\nwritten to {out}/report.md and {out}/cost_curves.png")
         return 0

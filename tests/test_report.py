@@ -51,10 +51,10 @@ def test_table_and_plot(tmp_path):
 def test_metabbo_report_writes_the_files_with_paired_runs(tmp_path):
     """End to end on the bbob-10D test split: the files, the npz layout, and pairing (the same
     policy as 'trained' and 'untrained' gives the same final costs run by run)."""
-    def policy_of(value):
-        return lambda key, obs: jnp.clip(value + 0.2 * jax.random.normal(key, (35,), obs.dtype), 0.0, 1.0)
+    def policy(key, obs, value):
+        return jnp.clip(value + 0.2 * jax.random.normal(key, (35,), obs.dtype), 0.0, 1.0)
 
-    text, results = report.metabbo_report("rlepso-bbob10d", policy_of, 0.5, 0.5, runs=2, out_dir=tmp_path)
+    text, results = report.metabbo_report("rlepso-bbob10d", policy, 0.5, 0.5, runs=2, out_dir=tmp_path)
     assert "rlepso-bbob10d: test split (easy), 2 runs per problem" in text and "| F21 |" in text
     saved = np.load(tmp_path / "final_costs.npz")
     assert list(saved["problems"]) == ["F1", "F2", "F3", "F5", "F15", "F16", "F17", "F21"]

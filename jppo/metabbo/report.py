@@ -19,6 +19,7 @@ The agent's actions are sampled, as MetaBox's `rollout_episode` does.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,18 +49,27 @@ def suite_module(env_id: str):
     return SUITES[env_id]
 
 
-def run_method(env, params, policy: Callable, key, runs: int) -> tuple:
-    """`(final cost [P, runs], cost history [P, runs, points])` of `policy(key, obs) -> action` on
-    each problem of the suite in `params` (leading axis P)."""
-    problems = params.problem
-    num_problems = int(np.shape(problems.shift)[0])
+@functools.lru_cache(maxsize=8)
+def _episodes(env, policy: Callable):
+    """Compiled `(params, keys [P, R], policy_params) -> final states [P, R]`, one per (env, policy): methods
+    that differ only in `policy_params` (trained, untrained) share the compiled program."""
 
-    def episode(problem, key):
-        state, _ = swarm.rollout(env, params.replace(problem=problem), key, policy)
+    def episode(params, problem, key, policy_params):
+        state, _ = swarm.rollout(env, params.replace(problem=problem), key,
+                                 lambda k, obs: policy(k, obs, *policy_params))
         return state
 
+    over_runs = jax.vmap(episode, in_axes=(None, None, 0, None))
+    return jax.jit(lambda params, keys, policy_params: jax.vmap(over_runs, in_axes=(None, 0, 0, None))(
+        params, params.problem, keys, policy_params))
+
+
+def run_method(env, params, policy: Callable, key, runs: int, policy_params: tuple = ()) -> tuple:
+    """`(final cost [P, runs], cost history [P, runs, points])` of `policy(key, obs, *policy_params) ->
+    action` on each problem of the suite in `params` (leading axis P)."""
+    num_problems = int(np.shape(params.problem.shift)[0])
     keys = jax.random.split(key, (num_problems, runs))
-    states = jax.jit(jax.vmap(jax.vmap(episode, in_axes=(None, 0))))(problems, keys)
+    states = _episodes(env, policy)(params, keys, tuple(policy_params))
     return np.asarray(states.gbest_cost), swarm.cost_history(states)
 
 
@@ -148,7 +158,7 @@ def plot_histories(results: list[MethodResult], problem_names: list[str], max_fe
     plt.close(fig)
 
 
-def metabbo_report(env_id: str, policy_of: Callable, trained_params, untrained_params, *, runs: int = 10, seed: int = 0,
+def metabbo_report(env_id: str, policy: Callable, trained_params, untrained_params, *, runs: int = 10, seed: int = 0,
                    difficulty: str = "easy", split: str = "test",
                    out_dir: str | Path = "report") -> tuple[str, list[MethodResult]]:
     """Write `report.md`, `cost_curves.png` and `final_costs.npz` (each method's final costs
@@ -156,14 +166,17 @@ def metabbo_report(env_id: str, policy_of: Callable, trained_params, untrained_p
     registered MetaBBO suite id's `split` ('test', or 'train' to see what was learned in sample). Run r of
     every method starts from the same swarm (one key).
 
-    `policy_of(params) -> policy(key, obs) -> action`. Returns `(markdown, results)`."""
+    `policy(key, obs, params) -> action` (one compiled program for both parameter sets). Returns
+    `(markdown, results)`."""
     module = suite_module(env_id)
     env, params, fids = module.suite(env_id, split, difficulty)
     names = [f"F{fid}" for fid in fids]
     key = jax.random.key(seed)
-    methods = [("trained", env, policy_of(trained_params)), ("untrained", env, policy_of(untrained_params)),
-               module.baseline(env)]
-    results = [MethodResult(name, *run_method(m_env, params, policy, key, runs)) for name, m_env, policy in methods]
+    name, base_env, base_policy = module.baseline(env)
+    methods = [("trained", env, policy, (trained_params,)), ("untrained", env, policy, (untrained_params,)),
+               (name, base_env, base_policy, ())]
+    results = [MethodResult(name, *run_method(m_env, params, m_policy, key, runs, m_params))
+               for name, m_env, m_policy, m_params in methods]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     title = f"{env_id}: {split} split ({difficulty}), {runs} runs per problem"
