@@ -12,6 +12,13 @@ One training episode: 4 envs (problems F4, F6, F7, F8 of MetaBox's bbob-10D, ins
   `PPO_Agent` (float64). These rows need MetaBox's source (JPPO_METABOX_SRC=…/src/metaevobox);
   without it they are left out.
 
+GLEET (second table): one training episode of MetaBox's GLEET agent (attention actor on 100 particles ×
+27 features, critic on its features; 199 steps, 60 optimizer steps) on the same four problems repeated
+to the batch: jppo's `NStepTrainer` with the JAX GLEET env (float32), against MetaBox's own GLEET agent
+(`GLEET.train_episode`, torch, float64; the shipped GLEET.pkl's object, so its own code and settings)
+on MetaBox's numpy `GLEET_Optimizer` in `PBO_Env`s, at batch 4 and 16; and jppo's scaling over batch
+4 -> 64 -> 256. MetaBox's rows need `import metaevobox` (run under a Python where it imports).
+
 Rows are timed in turn, round after round (the machine's speed drifts; this way it slows every row
 alike), each as the second of two episodes back to back; figures are medians, ratios the medians of
 per-round ratios.
@@ -33,33 +40,33 @@ import numpy as np
 from benchmarks import report
 from jppo.config import preset
 from jppo.metabbo import bbob
+from jppo.metabbo.gleet import GLEETEnv, GLEETParams
 from jppo.metabbo.rlepso import RLEPSOEnv, RLEPSOParams
 from jppo.nstep import NStepTrainer
+from benchmarks.gleet_parity import metabox_problems
 from tests import metabox_source
 from tests.envs_for_tests import ToyPBOEnv
 
 DIM, FIDS, NUM_ENVS = 10, (4, 6, 7, 8), 4
 
 
-def _metabox_envs(optimizer_class, module):
-    np.random.seed(bbob.INSTANCE_SEED)  # MetaBox's get_datasets, drawing all 24 in order
-    problems = {}
-    for fid in range(1, 25):
-        shift = 0.8 * (np.random.random(DIM) * 10 - 5)
-        rotation, bias = module.rotate_gen(DIM), np.random.randint(1, 26) * 100
-        problems[fid] = getattr(module, f"F{fid}")(dim=DIM, shift=shift, rotate=rotation, bias=bias, lb=-5, ub=5)
+def _metabox_envs(optimizer_class, module, num_envs: int = NUM_ENVS, env_class=ToyPBOEnv):
+    """`num_envs` MetaBox envs (`env_class(problem, optimizer)`) on F4, F6, F7, F8 repeated."""
+    problems = metabox_problems(module, DIM)
     config = types.SimpleNamespace(maxFEs=20000, n_logpoint=50, log_interval=400, full_meta_data=False, device="cpu")
-    return [ToyPBOEnv(problems[f], optimizer_class(config)) for f in FIDS]  # MetaBox's PBO_Env shape
+    return [env_class(problems[FIDS[i % len(FIDS)]], optimizer_class(config)) for i in range(num_envs)]
 
 
-def _jppo_episode(x64: bool, num_envs: int = NUM_ENVS):
-    """`(episode, first)`: a callable timing one more training episode, and the seconds of the first
-    (compilation included); env i works on problem i mod 4."""
+def _jppo_episode(x64: bool, num_envs: int = NUM_ENVS, agent: str = "rlepso"):
+    """`(episode, first)`: a callable timing one more training episode of `agent` ('rlepso', 'gleet'), and
+    the seconds of the first (compilation included); env i works on problem i mod 4."""
     with jax.enable_x64(x64):
         problems, fids = bbob.bbob_suite(DIM, "all", "train")
         suite = jax.tree.map(lambda leaf: leaf[np.array(FIDS) - 1], problems)
-        config = preset("rlepso-bbob10d", num_envs=num_envs, total_steps=num_envs * 10 * 20, batching="mixed")
-        trainer = NStepTrainer(config, env=RLEPSOEnv(), env_params=RLEPSOParams(problem=suite))
+        env, params = (RLEPSOEnv(), RLEPSOParams(problem=suite)) if agent == "rlepso" else \
+            (GLEETEnv(), GLEETParams(problem=suite))
+        config = preset(f"{agent}-bbob10d", num_envs=num_envs, total_steps=num_envs * 10 * 20, batching="mixed")
+        trainer = NStepTrainer(config, env=env, env_params=params)
         state = [jax.jit(trainer.init)(jax.random.key(0))]
 
     def episode() -> float:
@@ -180,7 +187,76 @@ def main(out_dir: Path, quick: bool):
                  ("batch", "s / training episode", "vs batch 4", "function evaluations / s"), scaling_rows,
                  ["Each env runs 199 generations of 100 particles; the update's work grows with the batch too. "
                   "Batch sizes in turn, timed as above; 'vs batch 4' is the median of per-round ratios."])]
+    sections += _gleet_sections(quick)
     report.write(out_dir, "metabbo", sections=sections,
                  title="MetaBBO training episode: RLEPSO, 4 BBOB-10D problems × 100 particles × 20000 evaluations",
                  header=("implementation", "s / training episode", "slower than jppo f32", "compile s"), rows=rows,
                  notes=notes, plot=plot, ylabel="seconds per training episode")
+
+
+def _metabox_gleet_episode(num_envs: int):
+    """A callable timing one training episode of MetaBox's own GLEET agent (torch, float64) on MetaBox's
+    numpy GLEET optimizer, `num_envs` envs; None where metaevobox does not import."""
+    try:
+        import torch
+        from metaevobox.environment.basic_environment import PBO_Env
+    except Exception:
+        return None
+    import os
+
+    from compat import convert_checkpoint
+
+    pkl = os.path.join(os.environ.get(metabox_source.ENV, ""), "model", "bbob-10D", "difficult", "GLEET.pkl")
+    optimizer_class, module = metabox_source.gleet_optimizer_class(), metabox_source.bbob_numpy()
+    if not os.path.isfile(pkl) or optimizer_class is None or module is None:
+        return None
+    torch.set_default_dtype(torch.float64)  # MetaBox's Config()
+    torch.set_num_threads(1)  # tiny networks; see bench_compat.py
+    agent = convert_checkpoint.load_agent(pkl)
+    seeds = itertools.count(1)
+
+    def episode() -> float:
+        envs = _metabox_envs(optimizer_class, module, num_envs, PBO_Env)
+        start = time.perf_counter()
+        agent.train_episode(envs, [next(seeds)] * num_envs, para_mode="dummy")
+        return time.perf_counter() - start
+
+    return episode
+
+
+def _gleet_sections(quick: bool) -> list:
+    """GLEET: jppo vs MetaBox at batch 4 and 16 (rounds in turn, per-round ratios), jppo's scaling 4 -> 256."""
+    reps = 2 if quick else 3
+    rows, notes = [], []
+    for batch in (4, 16):
+        jppo, first = _jppo_episode(False, batch, "gleet")
+        metabox = _metabox_gleet_episode(batch)
+        runs = {"jppo": jppo} if metabox is None else {"jppo": jppo, "metabox": metabox}
+        seconds = {name: [] for name in runs}
+        for _ in range(reps):
+            for name, episode in runs.items():
+                seconds[name].append(_steady(episode))
+        t = {name: np.array(v) for name, v in seconds.items()}
+        rows.append((batch, "jppo, whole episode compiled, float32", f"{np.median(t['jppo']):.2f}", "1.0x", f"{first:.1f}"))
+        if metabox is not None:
+            ratios = t["metabox"] / t["jppo"]
+            rows.append((batch, "MetaBox's GLEET agent (torch, float64) + numpy GLEET_Optimizer",
+                         f"{np.median(t['metabox']):.2f}", f"**{np.median(ratios):.1f}x** (rounds: "
+                         f"{', '.join(f'{r:.1f}' for r in ratios)})", "-"))
+    if len(rows) == 2:
+        notes.append(f"MetaBox rows left out: metaevobox does not import here ({metabox_source.SKIP_REASON}).")
+    notes.append(f"{reps} rounds of each row in turn per batch (two episodes back to back, the second timed); "
+                 f"'slower' = the median over rounds of MetaBox time / jppo time, the per-round ratios in brackets.")
+    batches = (4, 64, 256)
+    episodes = {batch: _jppo_episode(False, batch, "gleet")[0] for batch in batches}
+    scaling = {batch: [] for batch in batches}
+    for _ in range(reps):
+        for batch, episode in episodes.items():
+            scaling[batch].append(_steady(episode))
+    scaling_rows = [(b, f"{np.median(scaling[b]):.2f}", f"{np.median(np.divide(scaling[b], scaling[4])):.1f}x",
+                     f"{b * 199 * 100 / np.median(scaling[b]):,.0f}") for b in batches]
+    return [("GLEET: one training episode, 100 particles × 20000 evaluations (problems F4, F6, F7, F8 repeated)",
+             ("batch", "implementation", "s / training episode", "slower than jppo", "compile s"), rows, notes),
+            ("GLEET scaling: jppo float32, envs per batch",
+             ("batch", "s / training episode", "vs batch 4", "function evaluations / s"), scaling_rows,
+             ["Batch sizes in turn, timed as above; 'vs batch 4' is the median of per-round ratios."])]

@@ -15,7 +15,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def machine() -> str:
     devices = ", ".join(sorted({d.device_kind for d in jax.devices()}))
-    return f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, JAX {jax.__version__} on {devices}."
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    return (f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, JAX {jax.__version__} on {devices}; "
+            f"load average (1, 5, 15 min) at writing: {load}.")
 
 
 def _table(header, rows) -> list[str]:

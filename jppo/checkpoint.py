@@ -45,7 +45,11 @@ class Checkpointer:
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
     def save(self, state, config: TrainConfig, num_seeds: int = 1) -> None:
+        """Save `state` under its update count; a step already saved is kept (a run stopped right after a
+        checkpoint saves the same state again)."""
         step = int(jax.numpy.ravel(state.update)[0])
+        if step in self.manager.all_steps():
+            return
         meta = {"format_version": FORMAT_VERSION, "config": config.to_dict(), "update": step, "num_seeds": num_seeds}
         self.manager.save(
             step, args=ocp.args.Composite(state=ocp.args.StandardSave(_to_storable(state)), meta=ocp.args.JsonSave(meta)),

@@ -128,8 +128,8 @@ def cmd_eval(args) -> int:
 
     from jppo import host, train
     from jppo.checkpoint import CheckpointError, Checkpointer
-    from jppo.metabbo import rlepso
     from jppo.fit import make_trainer, seed_batched
+    from jppo.metabbo import report
 
     ckpt = Checkpointer(args.ckpt)
     steps = ckpt.steps()
@@ -139,6 +139,8 @@ def cmd_eval(args) -> int:
     try:  # an unusable checkpoint: its meta (another format version) or every saved state
         meta = ckpt.read_meta(steps[-1])
         config = TrainConfig.from_dict(meta["config"])
+        if args.env is not None and args.env != config.env_id:
+            raise CheckpointError(f"{args.ckpt} holds a checkpoint of {config.env_id!r}, not of --env {args.env!r}")
         trainer = make_trainer(config)
         num_seeds = meta.get("num_seeds", 1)
         init, _ = seed_batched(trainer, num_seeds)
@@ -150,17 +152,15 @@ def cmd_eval(args) -> int:
     evaluate_policy = host.evaluate_policy if isinstance(trainer, host.HostTrainer) else train.evaluate_policy
     params = jax.tree.map(lambda x: x[0], state.params)  # a run over several seeds: the first
     update = int(np.asarray(state.update).reshape(-1)[0])
-    if config.env_id in rlepso.SUITES:
-        from jppo.metabbo.report import metabbo_report
-
-        def policy_of(p):
-            return lambda key, obs: trainer.policy.distribution(p, obs).sample(key)
+    if config.env_id in report.SUITES:
+        def policy(key, obs, p):  # one env's observation: a batch of one for the policy
+            return trainer.policy.distribution(p, obs[None]).sample(key)[0]
 
         untrained = jax.tree.map(lambda x: x[0], template.params)  # the trained policy's own starting point
         out = args.out or str(ckpt.directory / "report")
         # MetaBox's test_difficulty defaults to the train difficulty (config.py:97-98)
         difficulty = args.difficulty or config.difficulty or "easy"
-        text, _ = metabbo_report(config.env_id, policy_of, params, untrained, runs=args.runs, seed=args.seed,
+        text, _ = report.metabbo_report(config.env_id, policy, params, untrained, runs=args.runs, seed=args.seed,
                                  difficulty=difficulty, split=args.split, out_dir=out)
         print(f"checkpoint at update {update}\n{text}\nwritten to {out}/report.md and {out}/cost_curves.png")
         return 0
@@ -172,11 +172,11 @@ def cmd_eval(args) -> int:
 
 
 def cmd_import_metabox(args) -> int:
-    from jppo.metabbo.metabox_checkpoint import import_rlepso, read_weights
+    from jppo.metabbo.metabox_checkpoint import import_metabox, read_weights
 
     try:
         weights = read_weights(args.weights)
-        config = import_rlepso(weights, args.ckpt_dir, env_id=args.env)
+        config = import_metabox(weights, args.ckpt_dir, env_id=args.env)
     except ValueError as err:
         print(f"jppo import-metabox: error: {err}", file=sys.stderr)
         return 2
@@ -224,6 +224,7 @@ def main(argv=None) -> int:
 
     ev = sub.add_parser("eval", help="roll out a saved policy")
     ev.add_argument("--ckpt", required=True, help="checkpoint directory")
+    ev.add_argument("--env", default=None, help="the env id the checkpoint must be of (refused otherwise)")
     ev.add_argument("--episodes", type=int, default=20)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--stochastic", action="store_true", help="sample actions instead of the mode")
@@ -234,11 +235,11 @@ def main(argv=None) -> int:
     ev.add_argument("--out", help="MetaBBO envs: report directory (default CKPT/report)")
     ev.set_defaults(func=cmd_eval)
 
-    imp = sub.add_parser("import-metabox", help="MetaBox's trained RLEPSO (converted by compat.convert_checkpoint) "
+    imp = sub.add_parser("import-metabox", help="MetaBox's trained RLEPSO or GLEET (converted by compat.convert_checkpoint) "
                                                 "as a jppo checkpoint")
     imp.add_argument("weights", help=".npz written by python -m compat.convert_checkpoint")
     imp.add_argument("--ckpt-dir", required=True, help="checkpoint directory to write")
-    imp.add_argument("--env", default="rlepso-bbob10d", help="the RLEPSO env id the checkpoint is for")
+    imp.add_argument("--env", default=None, help="the env id the checkpoint is for (default: the agent's bbob-10D env)")
     imp.set_defaults(func=cmd_import_metabox)
 
     args = parser.parse_args(argv)

@@ -16,7 +16,7 @@ SHAPE_FIELDS = ("env_id", "algorithm", "num_envs", "num_steps", "num_epochs", "n
 
 ALGORITHMS = ("ppo", "nstep")
 ACTIVATIONS = ("tanh", "relu")
-ACTORS = ("auto", "bounded", "bounded-unclamped")
+ACTORS = ("auto", "bounded", "bounded-unclamped", "gleet")
 BATCHINGS = ("mixed", "single", "multi")  # see jppo.batching
 
 
@@ -34,7 +34,11 @@ class TrainConfig:
     categorical actor for discrete actions and a Gaussian one with a learned log-std otherwise;
     'bounded' is RLEPSO's actor for actions in [0, 1] (σ in [`min_sigma`, `max_sigma`]), which clamps
     its samples to [0, 1] as MetaBox does; 'bounded-unclamped' keeps the raw sample as the action (an
-    exact log-density; the env must clip: `jppo.networks.BoundedGaussianActor` says why).
+    exact log-density; the env must clip: `jppo.networks.BoundedGaussianActor` says why); 'gleet' is
+    GLEET's attention actor on a population's [N, 27] observation (per-particle clamped Gaussian, the
+    log-density summed over particles) with GLEET's critic on the actor's pooled features
+    (`jppo.metabbo.networks.gleet_networks`, `jppo.policy.SharedTrunkActorCritic`); `hidden`,
+    `activation` and the σ range are GLEET's own then.
     `bootstrap_terminal` ('nstep' only) bootstraps every env's window target from the critic's value
     of the state after the window even when its episode terminated there, as MetaBox does; the default
     False gives a terminated env the rewards alone (with γ near 1 MetaBox's way lets the critic feed

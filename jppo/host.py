@@ -51,7 +51,7 @@ from jppo.envs import is_host_env
 from jppo.envs.base import default_float
 from jppo.loss import LossConfig
 from jppo.optim import make_optimizer, set_learning_rates
-from jppo.policy import ActorCritic
+from jppo import policy as policies
 from jppo.train import SweepParams, TrainState, gae_update, learning_rate, make_networks
 from jppo.update import UpdateConfig, make_update
 
@@ -282,7 +282,7 @@ class HostProgram:
         finally:
             probe.close()
         actor, critic = nnx.eval_shape(lambda: make_networks(self.env, c, jax.random.key(0)))  # graphs only
-        self.policy, _ = ActorCritic.split(actor, critic)
+        self.policy, _ = policies.split(actor, critic)
         self.optimizer = make_optimizer(c.optimizer, {"actor": c.learning_rate, "critic": c.learning_rate})
         loss = LossConfig(vf_coef=c.vf_coef, value_clip=c.value_clip, normalize_advantages=c.normalize_advantages)
         self._update = make_update(self.policy.evaluate, self.optimizer,
@@ -298,7 +298,7 @@ class HostProgram:
         sweep = SweepParams.from_config(c) if sweep is None else sweep
         key, net_key, _ = jax.random.split(key, 3)
         actor, critic = make_networks(self.env, c, net_key)
-        _, params = ActorCritic.split(actor, critic)
+        _, params = policies.split(actor, critic)
         obs = jnp.zeros((c.num_envs, *self.env.observation_shape), default_float())
         return TrainState(params, self.optimizer.init(params), None, obs, key, jnp.zeros((), jnp.int32), sweep)
 

@@ -48,7 +48,7 @@ from jppo import batching, envs
 from jppo.config import TrainConfig
 from jppo.loss import LossConfig, ppo_loss
 from jppo.optim import clip_per_network, make_optimizer, set_learning_rates
-from jppo.policy import ActorCritic
+from jppo import policy as policies
 from jppo.returns import nstep_returns
 from jppo.train import SweepParams, UpdateLoop, learning_rate, make_networks
 from jppo.update import Evaluate, Hyperparams
@@ -139,7 +139,7 @@ class NStepTrainer(UpdateLoop):
         self.batch_params = self.env.batch_params(self.env_params, c.num_envs if c.batching == "mixed"
                                                   else self.num_problems)
         actor, critic = make_networks(self.env, c, jax.random.key(0))
-        self.policy, _ = ActorCritic.split(actor, critic)
+        self.policy, _ = policies.split(actor, critic)
         self.optimizer = make_optimizer(c.optimizer, {"actor": c.learning_rate, "critic": c.learning_rate})
         self.loss = LossConfig(value_loss_factor=1.0, vf_coef=c.vf_coef, value_clip=c.value_clip,
                                normalize_advantages=c.normalize_advantages)
@@ -169,7 +169,7 @@ class NStepTrainer(UpdateLoop):
         schedule = batching.Schedule.start(jax.random.fold_in(key, 3))
         key, net_key, env_key = jax.random.split(key, 3)
         actor, critic = make_networks(self.env, c, net_key)
-        _, params = ActorCritic.split(actor, critic)
+        _, params = policies.split(actor, critic)
         obs, env_state = self._reset(env_key, schedule)
         zero = jnp.zeros((), jnp.int32)
         return NStepState(params, self.optimizer.init(params), env_state, obs, key, zero, sweep,

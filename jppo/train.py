@@ -27,6 +27,7 @@ from jppo.config import TrainConfig
 from jppo.loss import LossConfig
 from jppo.networks import BoundedGaussianActor, CategoricalActor, Critic, GaussianActor
 from jppo.optim import make_optimizer, set_learning_rates
+from jppo import policy as policies
 from jppo.policy import ActorCritic
 from jppo.returns import gae
 from jppo.update import Hyperparams, UpdateConfig, make_update
@@ -85,6 +86,8 @@ def gae_update(policy: ActorCritic, update: Callable, config: TrainConfig, state
 
 def make_networks(env: envs.Environment, config: TrainConfig, key) -> tuple[nnx.Module, nnx.Module]:
     """The actor and critic `config` describes (see `TrainConfig`) for `env`'s spaces."""
+    if config.actor == "gleet":
+        return gleet_networks_for(env, config, key)
     obs_size = env.observation_shape[0]
     actor_rngs, critic_rngs = (nnx.Rngs(k) for k in jax.random.split(key))
     activation = {"tanh": jnp.tanh, "relu": jax.nn.relu}[config.activation]
@@ -100,6 +103,18 @@ def make_networks(env: envs.Environment, config: TrainConfig, key) -> tuple[nnx.
     else:
         actor = GaussianActor(obs_size, space.shape[0], config.hidden, rngs=actor_rngs, activation=activation)
     return actor, Critic(obs_size, config.value_hidden, rngs=critic_rngs, activation=activation)
+
+
+def gleet_networks_for(env: envs.Environment, config: TrainConfig, key) -> tuple[nnx.Module, nnx.Module]:
+    """GLEET's actor and critic (`jppo.metabbo.networks.gleet_networks`) for an env whose observation is a
+    population's features [N, 27] and whose action is one number in [0, 1] per particle, [N]."""
+    from jppo.metabbo.networks import gleet_networks
+
+    space, shape = env.action_space, tuple(env.observation_shape)
+    if len(shape) != 2 or shape[1] != 27 or not isinstance(space, envs.Box) or space.shape != shape[:1]:
+        raise ValueError(f"actor='gleet' needs observations [N, 27] and actions [N] (a GLEET env, e.g. gleet-bbob10d); "
+                         f"{config.env_id} has observations {shape} and actions {space}")
+    return gleet_networks(rngs=nnx.Rngs(key), min_sigma=config.min_sigma, max_sigma=config.max_sigma)
 
 
 class UpdateLoop:
@@ -137,7 +152,7 @@ class Trainer(UpdateLoop):
         self.env = envs.EpisodeStats(envs.AutoReset(self.env))
         c = self.config
         actor, critic = make_networks(self.env, c, jax.random.key(0))
-        self.policy, _ = ActorCritic.split(actor, critic)
+        self.policy, _ = policies.split(actor, critic)
         self.optimizer = make_optimizer(c.optimizer, {"actor": c.learning_rate, "critic": c.learning_rate})
         loss = LossConfig(vf_coef=c.vf_coef, value_clip=c.value_clip, normalize_advantages=c.normalize_advantages)
         self._update = make_update(self.policy.evaluate, self.optimizer, UpdateConfig(c.num_epochs, c.num_minibatches, "global", loss))
@@ -151,7 +166,7 @@ class Trainer(UpdateLoop):
         sweep = SweepParams.from_config(c) if sweep is None else sweep
         key, net_key, env_key = jax.random.split(key, 3)
         actor, critic = make_networks(self.env, c, net_key)
-        _, params = ActorCritic.split(actor, critic)
+        _, params = policies.split(actor, critic)
         opt_state = self.optimizer.init(params)
         obs, env_state = jax.vmap(self.env.reset, in_axes=(0, None))(jax.random.split(env_key, c.num_envs), self.env_params)
         return TrainState(params, opt_state, env_state, obs, key, jnp.zeros((), jnp.int32), sweep)

@@ -13,6 +13,7 @@ import types
 from collections import OrderedDict
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -184,3 +185,44 @@ def test_shipped_rlepso_checkpoint_in_jppo_networks(tmp_path):
         np.testing.assert_allclose(np.asarray(critic(x)), agent.critic(torch.tensor(x))[1].detach().numpy().reshape(-1),
                                    atol=1e-10, rtol=0)
     assert weights.learning_time == 14400
+
+
+@pytest.mark.skipif(not os.path.isdir(SHIPPED), reason="JPPO_METABOX_SRC not set (MetaBox's shipped checkpoints)")
+def test_shipped_gleet_checkpoint_converts_loads_and_imports(tmp_path):
+    """GLEET.pkl -> .npz -> jppo's GLEET networks: log-probs, entropies, features and values equal torch's
+    (float64, 1e-10) on states recorded from GLEET's env on a bbob problem; import-metabox writes it."""
+    pytest.importorskip("metaevobox")
+    from flax import nnx
+
+    from jppo.checkpoint import Checkpointer
+    from jppo.metabbo import bbob, gleet
+    from jppo.metabbo.networks import gleet_networks
+
+    path = os.path.join(SHIPPED, "GLEET.pkl")
+    weights = convert_checkpoint.convert(path, tmp_path / "GLEET.npz")
+    agent = convert_checkpoint.load_agent(path)
+    with jax.enable_x64(True):
+        actor, critic = gleet_networks(rngs=nnx.Rngs(0))
+        mc.gleet_params(mc.read_weights(tmp_path / "GLEET.npz"), actor, critic)
+        env = gleet.GLEETEnv()
+        params = gleet.GLEETParams(problem=bbob.make_problem(10, 10), max_fes=2000)
+        obs, state = env.reset(jax.random.key(1), params)
+        states = [np.asarray(obs)]
+        for k in range(3):  # a few recorded states along an episode
+            obs, state, *_ = env.step(jax.random.key(k), state, jnp.full(100, 0.3), params)
+            states.append(np.asarray(obs))
+        x = np.stack(states)  # [4, 100, 27]
+        with torch.no_grad():
+            t_action, t_logp, t_ent, t_f = agent.actor(torch.tensor(x), require_entropy=True, to_critic=True)
+            t_v = agent.critic(t_f)
+        _, logp, ent, f = actor(jnp.asarray(x), t_action.numpy(), require_entropy=True, to_critic=True)
+        for mine, theirs in ((logp, t_logp), (ent, t_ent), (f, t_f), (critic(f), t_v)):
+            np.testing.assert_allclose(np.asarray(mine), theirs.numpy(), atol=1e-10, rtol=0)
+    assert weights.agent == "GLEET" and weights.learning_time == 7200
+    config = mc.import_metabox(mc.read_weights(tmp_path / "GLEET.npz"), tmp_path / "ck")
+    assert config.env_id == "gleet-bbob10d" and config.difficulty == "difficult" and config.actor == "gleet"
+    ckpt = Checkpointer(tmp_path / "ck")
+    assert ckpt.read_meta(ckpt.steps()[-1])["update"] == 7200 // 3
+    ckpt.close()
+    with pytest.raises(ValueError, match="fits the gleet-\\* envs, not 'rlepso-bbob10d'"):
+        mc.import_metabox(mc.read_weights(tmp_path / "GLEET.npz"), tmp_path / "ck2", env_id="rlepso-bbob10d")

@@ -51,10 +51,10 @@ def test_table_and_plot(tmp_path):
 def test_metabbo_report_writes_the_files_with_paired_runs(tmp_path):
     """End to end on the bbob-10D test split: the files, the npz layout, and pairing (the same
     policy as 'trained' and 'untrained' gives the same final costs run by run)."""
-    def policy_of(value):
-        return lambda key, obs: jnp.clip(value + 0.2 * jax.random.normal(key, (35,), obs.dtype), 0.0, 1.0)
+    def policy(key, obs, value):
+        return jnp.clip(value + 0.2 * jax.random.normal(key, (35,), obs.dtype), 0.0, 1.0)
 
-    text, results = report.metabbo_report("rlepso-bbob10d", policy_of, 0.5, 0.5, runs=2, out_dir=tmp_path)
+    text, results = report.metabbo_report("rlepso-bbob10d", policy, 0.5, 0.5, runs=2, out_dir=tmp_path)
     assert "rlepso-bbob10d: test split (easy), 2 runs per problem" in text and "| F21 |" in text
     saved = np.load(tmp_path / "final_costs.npz")
     assert list(saved["problems"]) == ["F1", "F2", "F3", "F5", "F15", "F16", "F17", "F21"]
@@ -72,3 +72,24 @@ def test_run_policies_matches_run_method_and_pairs_runs():
     np.testing.assert_array_equal(final[0], final[2])  # the same parameters, the same runs
     single, _ = report.run_method(env, params, lambda k, obs: policy(0.7, k, obs), jax.random.key(0), runs=2)
     np.testing.assert_allclose(final[1], single, rtol=1e-5)
+
+
+def test_bootstrap_p_and_log_cost_stats():
+    rng = np.random.default_rng(0)
+    better = rng.random((1, 3, 20))
+    costs = np.concatenate([better, better * 10, better * 5])  # [methods, P, runs]
+    assert report.bootstrap_p(costs, samples=50) == 1.0
+    assert report.bootstrap_p(costs[[1, 0, 2]], samples=50) == 0.0
+    mean, se = report.log_cost_stats(np.array([[1e-12, 1e-8, 10.0, 1000.0]]))
+    np.testing.assert_allclose(mean, [(-8 - 8 + 1 + 3) / 4])
+    np.testing.assert_allclose(se, [np.std([-8, -8, 1, 3], ddof=1) / 2])
+
+
+def test_suite_module_names_the_known_ids():
+    from jppo.metabbo import gleet, rlepso
+
+    assert report.suite_module("gleet-bbob30d") is gleet and report.suite_module("rlepso-bbob10d-log") is rlepso
+    import pytest
+
+    with pytest.raises(ValueError, match="known: rlepso-bbob10d, .*gleet-bbob10d, gleet-bbob30d"):
+        report.suite_module("CartPole-v1")

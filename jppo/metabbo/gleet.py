@@ -70,7 +70,7 @@ OBSERVATION_WIDTH = 3 * NUM_FEATURES
 
 __all__ = ["GLEETEnv", "GLEETParams", "GLEETState", "InitDraws", "StepDraws", "check_action", "cost_history",
            "features", "fixed_action_policy", "gleet_step", "init_swarm", "max_distance", "max_generations",
-           "observation", "rollout", "sample_init_draws", "sample_step_draws", "suite"]
+           "observation", "rollout", "sample_init_draws", "baseline", "sample_step_draws", "suite"]
 
 
 @struct.dataclass
@@ -345,6 +345,12 @@ def suite(env_id: str, split: str = "train", difficulty: str = "easy"):
     dim, max_fes = SUITES[env_id]
     problems, fids = bbob.bbob_suite(dim, difficulty, split)
     return GLEETEnv(), GLEETParams(problem=problems, max_fes=max_fes), fids
+
+
+def baseline(env: GLEETEnv):
+    """The report's backbone without an agent: `(name, env, policy)`, GLEET's PSO with a = 0.5 for every
+    particle (`fixed_action_policy`)."""
+    return "PSO a=0.5", env, fixed_action_policy(0.5)
 
 
 def train_suite(env_id: str, difficulty: str = "easy"):

@@ -1,4 +1,4 @@
-"""MetaBox's trained agents as plain arrays, and MetaBox's RLEPSO as a jppo checkpoint.
+"""MetaBox's trained agents as plain arrays, and MetaBox's RLEPSO and GLEET as jppo checkpoints.
 
 MetaBox ships its pretrained agents as pickled torch objects (`metaevobox/model/bbob-10D/difficult/
 RLEPSO.pkl`, ...); unpickling them needs torch and metaevobox. `python -m compat.convert_checkpoint
@@ -7,9 +7,9 @@ X.pkl out.npz` does that once, where both import, and writes this module's forma
     "<network>/<torch state_dict key>" -> array        (e.g. "actor/_Actor__mu_net.net.layer0-linear.weight")
     "__meta__"                          -> JSON: {"format", "agent", "networks", "config", "learning_time"}
 
-which reads anywhere with numpy alone. `import_rlepso` turns MetaBox's RLEPSO weights into a jppo
-checkpoint of the `rlepso-bbob10d` preset, so `jppo eval` evaluates MetaBox's policy in jppo's env
-on the same paired swarms as jppo's own runs.
+which reads anywhere with numpy alone. `import_metabox` turns MetaBox's RLEPSO or GLEET weights into a
+jppo checkpoint of the agent's preset (`rlepso-bbob10d`, `gleet-bbob10d`), so `jppo eval` evaluates
+MetaBox's policy in jppo's env on the same paired swarms as jppo's own runs.
 """
 
 from __future__ import annotations
@@ -110,33 +110,54 @@ RLEPSO_LAYOUT = {"actor": {"mean": "_Actor__mu_net", "spread": "_Actor__sigma_ne
                  "critic": {"value": "_Critic__value_head"}}
 
 
-def rlepso_config(weights: MetaBoxWeights, env_id: str = "rlepso-bbob10d", **overrides):
-    """jppo's RLEPSO preset with what MetaBox's config says (lr, σ range, difficulty where jppo has it)."""
+def metabox_config(weights: MetaBoxWeights, env_id: str, **overrides):
+    """jppo's preset of `env_id` with what MetaBox's config says (lr, σ range, gamma, eps, K, n_step,
+    difficulty where jppo has it) and MetaBox's bootstrap past a termination."""
     from jppo.config import TrainConfig, preset
 
     c = weights.config
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {"learning_rate": c.get("lr"), "min_sigma": c.get("min_sigma"), "max_sigma": c.get("max_sigma"),
-              "gamma": c.get("gamma"), "clip_eps": c.get("eps_clip"), "num_epochs": c.get("K_epochs"),
-              "num_steps": c.get("n_step"), "bootstrap_terminal": True, "difficulty": c.get("train_difficulty")}
+    values = {"learning_rate": c.get("lr", c.get("lr_actor")), "min_sigma": c.get("min_sigma"),
+              "max_sigma": c.get("max_sigma"), "gamma": c.get("gamma"), "clip_eps": c.get("eps_clip"),
+              "num_epochs": c.get("K_epochs"), "num_steps": c.get("n_step"), "bootstrap_terminal": True,
+              "difficulty": c.get("train_difficulty")}
     values = {k: v for k, v in values.items() if v is not None and k in known}
     return preset(env_id, **{**values, **overrides})
 
 
+def _check_agent(weights: MetaBoxWeights, agent: str) -> None:
+    if weights.agent != agent:
+        raise ValueError(f"this is MetaBox's {weights.agent} agent, not {agent}")
+    missing = [net for net in ("actor", "critic") if net not in weights.networks]
+    if missing:
+        raise ValueError(f"the converted {agent} has no {missing[0]!r} network (it has {list(weights.networks)})")
+
+
 def rlepso_params(weights: MetaBoxWeights, actor, critic) -> None:
     """Load MetaBox's RLEPSO weights into jppo's RLEPSO actor (`mean`, `spread` MLPs) and critic."""
-    if weights.agent != "RLEPSO":
-        raise ValueError(f"this is MetaBox's {weights.agent} agent, not RLEPSO")
+    _check_agent(weights, "RLEPSO")
     modules = {"actor": actor, "critic": critic}
     for net, parts in RLEPSO_LAYOUT.items():
-        if net not in weights.networks:
-            raise ValueError(f"the converted RLEPSO has no {net!r} network (it has {list(weights.networks)})")
         for attr, prefix in parts.items():
             load_mlp(getattr(modules[net], attr), linear_layers(weights.networks[net], prefix), f"{net}.{attr}")
 
 
-def import_rlepso(weights: MetaBoxWeights, ckpt_dir: str | Path, env_id: str = "rlepso-bbob10d", **overrides):
-    """Write MetaBox's RLEPSO as a jppo checkpoint in `ckpt_dir`; returns the config it was saved with.
+def gleet_params(weights: MetaBoxWeights, actor, critic) -> None:
+    """Load MetaBox's GLEET weights into jppo's `GLEETActor` / `GLEETCritic` (MetaBox's own names)."""
+    from jppo.metabbo.networks import load_state_dict
+
+    _check_agent(weights, "GLEET")
+    load_state_dict(actor, weights.networks["actor"])
+    load_state_dict(critic, weights.networks["critic"])
+
+
+# MetaBox agent -> (the jppo env id its checkpoints are for by default, the id prefix they fit, the loader)
+AGENTS = {"RLEPSO": ("rlepso-bbob10d", "rlepso-", rlepso_params), "GLEET": ("gleet-bbob10d", "gleet-", gleet_params)}
+
+
+def import_metabox(weights: MetaBoxWeights, ckpt_dir: str | Path, env_id: str | None = None, **overrides):
+    """Write a converted MetaBox agent (one of `AGENTS`) as a jppo checkpoint of `env_id` (default: the
+    agent's bbob-10D env) in `ckpt_dir`; returns the config it was saved with.
 
     The state is a fresh `NStepTrainer` state (seed `config.seed`) with MetaBox's weights in place
     of the initial parameters; its update counter is MetaBox's learning steps / K.
@@ -148,10 +169,16 @@ def import_rlepso(weights: MetaBoxWeights, ckpt_dir: str | Path, env_id: str = "
     from jppo.fit import make_trainer, seed_batched
     from jppo.train import make_networks
 
-    config = rlepso_config(weights, env_id, **overrides)
+    if weights.agent not in AGENTS:
+        raise ValueError(f"jppo imports MetaBox's {', '.join(AGENTS)}, not {weights.agent}")
+    default_env, prefix, load = AGENTS[weights.agent]
+    env_id = default_env if env_id is None else env_id
+    if not env_id.startswith(prefix):
+        raise ValueError(f"MetaBox's {weights.agent} fits the {prefix}* envs, not {env_id!r}")
+    config = metabox_config(weights, env_id, **overrides)
     trainer = make_trainer(config)
     actor, critic = make_networks(trainer.env, config, jax.random.key(0))
-    rlepso_params(weights, actor, critic)
+    load(weights, actor, critic)
     init, _ = seed_batched(trainer, 1)
     state = init(config.seed)
     params = {"actor": nnx.state(actor, nnx.Param), "critic": nnx.state(critic, nnx.Param)}

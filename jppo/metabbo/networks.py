@@ -470,7 +470,10 @@ class GLEETActor(nnx.Module):
         log π(a) = Σ_particles log N(a; μ, σ)                 [B, 1]  (MetaBox's shape)
 
     MetaBox passes n_heads_actor to the decoder too; n_heads_decoder and v_range are unused.
+    `shares_trunk`: GLEET's critic reads `features(x)` (`jppo.policy.SharedTrunkActorCritic`).
     """
+
+    shares_trunk = True
 
     def __init__(self, embedding_dim, hidden_dim, n_heads_actor, n_heads_decoder, n_layers, normalization, v_range,
                  node_dim, hidden_dim1, hidden_dim2, max_sigma=0.7, min_sigma=1e-3, *, rngs: nnx.Rngs):
@@ -551,10 +554,10 @@ class GLEETCritic(nnx.Module):
         return [("value_head", self.value_head)]
 
 
-def gleet_networks(*, rngs: nnx.Rngs):
+def gleet_networks(*, rngs: nnx.Rngs, min_sigma: float = 0.01, max_sigma: float = 0.7):
     """`(actor, critic)` with the sizes GLEET's agent sets (embedding 16, 4 heads, 1 layer, 'layer'
     normalisation, node_dim 9, σ in [0.01, 0.7], actor heads 32-8, critic 32-16)."""
-    actor = GLEETActor(16, 16, 4, 4, 1, "layer", 6, 9, 32, 8, max_sigma=0.7, min_sigma=0.01, rngs=rngs)
+    actor = GLEETActor(16, 16, 4, 4, 1, "layer", 6, 9, 32, 8, max_sigma=max_sigma, min_sigma=min_sigma, rngs=rngs)
     return actor, GLEETCritic(16, 32, 16, rngs=rngs)
 
 

@@ -432,6 +432,12 @@ def suite(env_id: str, split: str = "train", difficulty: str = "easy"):
     return RLEPSOEnv(reward=reward), RLEPSOParams(problem=problems, max_fes=max_fes), fids
 
 
+def baseline(env: RLEPSOEnv):
+    """The report's backbone without an agent: `(name, env, policy)`, plain PSO with fixed coefficients
+    (it ignores its action)."""
+    return "plain PSO", PlainPSO(evaluate_fn=env.evaluate_fn), lambda key, obs: jnp.zeros(35, obs.dtype)
+
+
 def train_suite(env_id: str, difficulty: str = "easy"):
     """`(env, params)` on the train split of `difficulty`: what `jppo.envs.make(env_id, difficulty=...)` gives."""
     return suite(env_id, "train", difficulty)[:2]
