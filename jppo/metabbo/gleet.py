@@ -50,7 +50,6 @@ defaults to `jppo.metabbo.bbob.evaluate` without the bias.
 
 from __future__ import annotations
 
-import functools
 
 from collections.abc import Callable
 from typing import Any
@@ -62,8 +61,8 @@ from flax import struct
 
 from jppo.envs.base import Box, default_float
 from jppo.metabbo.swarm import (InitDraws, SwarmEnv, bounds, check_budget, cost_history, default_evaluate, dim_of,
-                                 max_generations, new_cost_log, rollout, sample_init_draws, select_problem, uniform,
-                                 update_bests, update_cost_log)
+                                max_generations, new_cost_log, register_suites, rollout, sample_init_draws,
+                                select_problem, uniform, update_bests, update_cost_log)
 
 NUM_FEATURES = 9
 OBSERVATION_WIDTH = 3 * NUM_FEATURES
@@ -358,11 +357,4 @@ def train_suite(env_id: str, difficulty: str = "easy"):
     return suite(env_id, "train", difficulty)[:2]
 
 
-def _register() -> None:
-    from jppo.envs import register
-
-    for env_id in SUITES:
-        register(env_id, functools.partial(train_suite, env_id))
-
-
-_register()
+register_suites(SUITES, train_suite)

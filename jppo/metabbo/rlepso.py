@@ -75,7 +75,6 @@ uniformly and keeps it in the state.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -87,8 +86,8 @@ from jax import lax
 
 from jppo.envs.base import Box, default_float
 from jppo.metabbo.swarm import (InitDraws, SwarmEnv, bounds, check_budget, cost_history, default_evaluate, dim_of,
-                                 max_generations, new_cost_log, rollout, sample_init_draws, select_problem, uniform,
-                                 update_bests, update_cost_log)
+                                max_generations, new_cost_log, register_suites, rollout, sample_init_draws,
+                                select_problem, uniform, update_bests, update_cost_log)
 
 ACTIONS_PER_GROUP = 7
 
@@ -443,11 +442,4 @@ def train_suite(env_id: str, difficulty: str = "easy"):
     return suite(env_id, "train", difficulty)[:2]
 
 
-def _register() -> None:
-    from jppo.envs import register
-
-    for env_id in SUITES:
-        register(env_id, functools.partial(train_suite, env_id))
-
-
-_register()
+register_suites(SUITES, train_suite)

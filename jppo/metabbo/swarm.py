@@ -13,6 +13,8 @@ overwritten with c(gbest) when it already has that many.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Callable
 
 import jax
@@ -182,3 +184,11 @@ def rollout(env: Environment, params, key, policy: Callable, num_steps: int | No
 
     (_, state, _), trajectory = jax.lax.scan(one, (obs, state, jnp.zeros((), bool)), jax.random.split(key, num_steps))
     return state, trajectory
+
+
+def register_suites(env_ids, train_suite: Callable) -> None:
+    """Register each id with `jppo.envs`: `make(env_id, difficulty=...)` gives `train_suite(env_id, difficulty)`."""
+    from jppo.envs import register
+
+    for env_id in env_ids:
+        register(env_id, functools.partial(train_suite, env_id))
