@@ -120,7 +120,25 @@ def seed_batched(trainer, num_seeds: int, placement: Placement):
     init = jax.jit(lambda seed: jax.vmap(trainer.init)(keys(seed)), out_shardings=state_sharding)
     run = jax.jit(lambda state, n: jax.vmap(lambda s: trainer.run(s, n))(state), static_argnums=1,
                   in_shardings=(state_sharding,), out_shardings=(state_sharding, placement.by_seed()))
-    return init, run
+    return init, _compiled_together(run) if jax.process_count() > 1 else run
+
+
+def _compiled_together(run, timeout_s: int = 3600):
+    """`run`, but in a run of several processes every process first compiles the program and waits
+    for the others at the coordinator's barrier: CPU collectives (gloo) give a process only 30 s to
+    join, and on a busy machine one process may finish compiling minutes after another."""
+    from jax._src import distributed  # the coordinator's client; JAX has no public barrier without collectives
+
+    seen = set()
+
+    def synced(state, n):
+        if n not in seen:
+            run.lower(state, n).compile()
+            distributed.global_state.client.wait_at_barrier(f"jppo-run-compiled-{n}", timeout_s * 1000)
+            seen.add(n)
+        return run(state, n)
+
+    return synced
 
 
 def gather(tree):
