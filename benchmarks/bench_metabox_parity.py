@@ -210,13 +210,13 @@ def _agreement(fids, jp_log, mb_log):
 # ---------------------------------------------------------------- jppo trained with MetaBox's settings
 
 
-def train_config(scale: Scale, num_envs: int, windows: int, seed: int = 0):
+def train_config(scale: Scale, num_envs: int, windows: int, seed: int = 0, init: str = "torch"):
     """The `rlepso-bbob10d` preset with MetaBox's RLEPSO run: lr 1e-5, MetaBox's bootstrap at termination,
-    'single' batching on the difficult split."""
+    'single' batching on the difficult split, networks started as torch starts them (the preset's init)."""
     from jppo.config import preset
 
     return preset(ENV_ID, learning_rate=1e-5, bootstrap_terminal=True, num_envs=num_envs, batching="single",
-                  difficulty=DIFFICULTY, total_steps=windows * num_envs * 10, seed=seed)
+                  difficulty=DIFFICULTY, total_steps=windows * num_envs * 10, seed=seed, init=init)
 
 
 def make_trainer(config, scale: Scale):
@@ -252,7 +252,8 @@ def train_jppo(cache: Path, scale: Scale):
         return {**{f"end_{k}": v for k, v in _flat(result.state.params).items()}, **metrics,
                 "seconds": result.seconds, "compile_seconds": result.compile_seconds}
 
-    data = cached(cache / f"train_jppo_w{scale.train_windows}_s{scale.train_seeds}_b{scale.num_envs}.npz", run)
+    data = cached(cache / f"train_jppo_torchinit_w{scale.train_windows}_s{scale.train_seeds}_b{scale.num_envs}.npz",
+                  run)
     return config, trainer, start, _unflat(data, "end_", start), data
 
 
@@ -368,7 +369,7 @@ def _trained_eval(cache: Path, scale: Scale, policy, start, end, pkl):
     seeds = scale.train_seeds
     methods = ([("RLEPSO.pkl", pkl)] if pkl is not None else []) + \
         [(f"jppo seed {s}", _index(end, s)) for s in range(seeds)] + [("jppo start", _index(start, 0))]
-    name = f"eval_trained_w{scale.train_windows}_s{seeds}_b{scale.num_envs}_r{scale.train_runs}"
+    name = f"eval_trained_torchinit_w{scale.train_windows}_s{seeds}_b{scale.num_envs}_r{scale.train_runs}"
     ev = evaluate_many(cache, name, policy, [p for _, p in methods], dataclasses.replace(scale, runs=scale.train_runs))
     logs = {name: log_cost(ev["final"][m]) for m, (name, _) in enumerate(methods)}
     _, _, fids = test_suite(scale)
@@ -385,8 +386,8 @@ def _trained_eval(cache: Path, scale: Scale, policy, start, end, pkl):
         wins0 = int((logs[name].mean(1) < logs["jppo start"].mean(1)).sum())
         lines.append(f"{name} vs jppo's start: lower on {wins0} of {len(fids)}; P(trained better) = "
                      f"{paired_bootstrap(logs[name], logs['jppo start']):.2f}.")
-    lines.append("'jppo start' is seed 0's initial policy; every seed starts at the same schedule (μ = 0.5, σ = 0.355 "
-                 "to 3 decimals: jppo scales the output layers by 0.01 at init; see the movement table).")
+    lines.append("'jppo start' is seed 0's initial policy (torch's initialisation, as MetaBox's agents start; each "
+                 "seed starts at its own schedule: see the movement table).")
     return lines, (header, rows)
 
 
@@ -672,11 +673,11 @@ def run(out_dir: Path, scale: Scale, cache: Path, name: str = "metabox_parity"):
 
 
 MOVEMENT_NOTE = ("RLEPSO's state is fes/maxFEs alone, so the actor is a schedule of 35 (μ, σ) pairs; 'start' rows are "
-                 "each jppo seed's initial policy (jppo's init: output layers scaled by 0.01, so μ = 0.5 and σ = 0.355 "
-                 "everywhere); MetaBox's start is unknown, the torch-init rows show where torch's default "
+                 "each jppo seed's initial policy (the preset's init 'torch': W, b ~ U(±1/√fan_in) in every layer); "
+                 "RLEPSO.pkl's own start is unknown, the MetaBox torch-init rows show where torch's default "
                  "initialisation puts it.")
-LOOP_NOTE = ("Every row: torch, float64, Adam lr 1e-5, the networks of torch's init (Trainer seed 3849; the last row: a "
-             "jppo init instead), MetaBox's batch "
+LOOP_NOTE = ("Every row: torch, float64, Adam lr 1e-5, the networks of torch's init (Trainer seed 3849; the last row: jppo's "
+             "init 'orthogonal', its policy head scaled by 0.01, instead), MetaBox's batch "
              "of 16 copies of the problem on MetaBox's numpy RLEPSO_Optimizer with the same seeds, one batch episode "
              "(20 windows × K = 3 = 60 learning steps; `tests/torch_ppo.torch_train_episode`). Only the epochs k ≥ 1 "
              "differ between the first two rows: MetaBox's RLEPSO.train_episode evaluates the stored actions and the "
@@ -716,7 +717,7 @@ def jppo_init_weights(seed: int = 0):
     from jppo.metabbo.metabox_checkpoint import RLEPSO_LAYOUT, MetaBoxWeights
     from jppo.train import make_networks
 
-    config = train_config(QUICK, 2, 1)
+    config = train_config(QUICK, 2, 1, init="orthogonal")
     net_key = jax.random.split(jax.random.key(seed), 3)[1]  # NStepTrainer.init's split
     actor, critic = make_networks(rlepso.RLEPSOEnv(), config, net_key)
     modules = {"actor": actor, "critic": critic}
@@ -737,7 +738,7 @@ def loop_comparison(cache: Path, scale: Scale, seed: int = 0):
     rows = []
     variants = ((True, "", "MetaBox's (k ≥ 1 at the last state), torch's init"),
                 (False, "", "corrected (stored states), torch's init"),
-                (False, "_jppoinit", "corrected (stored states), jppo's init"))
+                (False, "_jppoinit", "corrected (stored states), init 'orthogonal' (head ×0.01)"))
     for fid in LOOP_PROBLEMS:
         for flag, tag, name in variants:
             path = cache / f"loop_{'last' if flag else 'stored'}{tag}_s{seed}_F{fid}_b{scale.num_envs}.npz"

@@ -62,16 +62,23 @@ def _windows_to_steps(name, windows):
     return windows * k
 
 
-def train(name, mode, windows):
-    """MetaBox's Trainer on the port `name` in `mode`; returns the figures and the last checkpoint."""
+def train(name, mode, windows, epochs=None, batch_size=2):
+    """MetaBox's Trainer on the port `name` in `mode`; returns the figures and the last checkpoint.
+
+    `epochs`: train that many whole epochs (end_mode 'epoch'); otherwise `windows` windows (end_mode 'step').
+    """
     from metaevobox import Trainer
     from metaevobox.environment.problem.utils import construct_problem_set
 
     from compat.agents import PORTS
 
-    steps = _windows_to_steps(name, windows)
-    config = _config(train_parallel_mode=mode, end_mode="step", max_learning_step=steps, n_checkpoint=1,
-                     train_batch_size=2, no_tb=True)
+    if epochs:
+        steps = None
+        budget = dict(end_mode="epoch", max_epoch=epochs)
+    else:
+        steps = _windows_to_steps(name, windows)
+        budget = dict(end_mode="step", max_learning_step=steps)
+    config = _config(train_parallel_mode=mode, n_checkpoint=1, train_batch_size=batch_size, no_tb=True, **budget)
     config, datasets = construct_problem_set(config)
     agent = PORTS[name](config)
     trainer = Trainer(config, agent, _optimizer_class(name)(config), datasets)
@@ -81,7 +88,8 @@ def train(name, mode, windows):
     with open(os.path.join("output/train_log", config.run_time, "train_log.pkl"), "rb") as f:
         log = pickle.load(f)
     checkpoints = sorted(os.listdir(config.agent_save_dir), key=lambda s: (len(s), s))
-    return {"agent": name, "mode": mode, "max_learning_step": steps, "learning_time": agent.learning_time,
+    return {"agent": name, "mode": mode, "epochs": epochs, "batch_size": batch_size, "max_learning_step": steps,
+            "learning_time": agent.learning_time, "problems": [str(p) for p in datasets[0].data],
             "K_epochs": agent.K_epochs, "train_s": round(wall, 1), "episodes": len(log["return"]),
             "episode_returns": [[round(float(r), 4) for r in rs] for rs in log["return"]],
             "mean_loss": [float(sum(ls) / len(ls)) for ls in log["loss"] if ls],
@@ -143,6 +151,8 @@ def main(argv=None):
     parser.add_argument("what", choices=["all", "train", "rollout", "test"])
     parser.add_argument("args", nargs="*", help="train: AGENT MODE; rollout: AGENT CHECKPOINT; test: AGENT=CKPT ...")
     parser.add_argument("--windows", type=int, default=2, help="training budget in windows of K learning steps")
+    parser.add_argument("--epochs", type=int, help="training budget in whole epochs (overrides --windows)")
+    parser.add_argument("--batch-size", type=int, default=2, help="MetaBox's train_batch_size")
     parser.add_argument("--agents", default=",".join(AGENTS))
     parser.add_argument("--modes", default="dummy,subproc")
     parser.add_argument("--test-run", type=int, default=1)
@@ -152,7 +162,7 @@ def main(argv=None):
     _setup()
     results = []
     if a.what == "train":
-        _emit(train(a.args[0], a.args[1], a.windows), results)
+        _emit(train(a.args[0], a.args[1], a.windows, a.epochs, a.batch_size), results)
     elif a.what == "rollout":
         _emit(rollout(a.args[0], a.args[1]), results)
     elif a.what == "test":
@@ -161,7 +171,7 @@ def main(argv=None):
         last = {}
         for name in a.agents.split(","):
             for mode in a.modes.split(","):
-                r = train(name, mode, a.windows)
+                r = train(name, mode, a.windows, a.epochs, a.batch_size)
                 _emit(r, results)
                 if mode == "dummy" or name not in last:
                     last[name] = r["last_checkpoint"]

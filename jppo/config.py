@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 from jppo.metabbo.presets import METABBO_PRESETS
+from jppo.networks import INITS
 
 # Fields whose change alters array shapes or the compiled program: a resumed run must keep them.
 SHAPE_FIELDS = ("env_id", "algorithm", "num_envs", "num_steps", "num_epochs", "num_minibatches", "hidden",
@@ -49,6 +50,10 @@ class TrainConfig:
     problem, the problems taken in an order reshuffled every epoch; 'multi' num_envs different
     problems per batch, same epochs (`jppo.batching`). `difficulty` picks a problem suite's train
     split ('easy', 'difficult', 'all' for BBOB); empty means the env's own default.
+    `init` starts the MLP actors and critics 'orthogonal' (PPO practice: orthogonal weights, the
+    policy head scaled by 0.01, so every bounded actor starts at μ = 0.5 everywhere) or 'torch'
+    (torch's `nn.Linear` default, W, b ~ U(±1/√fan_in), no head scaling: where MetaBox's agents
+    start, each seed at a different schedule); GLEET's networks always start as MetaBox's do.
     `critic_hidden` empty means the same as `hidden`. `max_grad_norm` is a global norm for 'ppo' and
     a per-network one (MetaBox) for 'nstep'; inf means no clipping.
     """
@@ -80,6 +85,7 @@ class TrainConfig:
     scale_rewards_per_env: bool = False
     optimizer: str = "Adam"
     batching: str = "mixed"
+    init: str = "orthogonal"
     difficulty: str = ""
     seed: int = 0
 
@@ -87,7 +93,7 @@ class TrainConfig:
         object.__setattr__(self, "hidden", tuple(self.hidden))
         object.__setattr__(self, "critic_hidden", tuple(self.critic_hidden))
         for name, allowed in (("algorithm", ALGORITHMS), ("activation", ACTIVATIONS), ("actor", ACTORS),
-                              ("batching", BATCHINGS)):
+                              ("batching", BATCHINGS), ("init", INITS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if not 0 < self.min_sigma <= self.max_sigma:

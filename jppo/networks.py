@@ -2,8 +2,9 @@
 
 An actor maps observations `[..., obs]` to a distribution (`jppo.distributions`); a critic maps
 them to values `[...]`. Parameters are float32 by default and float64 when `jax_enable_x64` is on.
-Initialisation follows common PPO practice: orthogonal weights (gain √2 in hidden layers, 0.01 on
-the policy head, 1 on the value head) and zero biases.
+Initialisation (`init`) is 'orthogonal' by default, common PPO practice: orthogonal weights (gain √2
+in hidden layers, 0.01 on the policy head, 1 on the value head) and zero biases; or 'torch', torch's
+`nn.Linear` default that MetaBox's agents start from: W, b ~ U(-1/√fan_in, 1/√fan_in) in every layer.
 """
 
 from __future__ import annotations
@@ -54,26 +55,39 @@ def _orthogonal(key, shape, dtype, gain):
     return (gain * q).reshape(shape).astype(dtype)
 
 
-def _linear(n_in: int, n_out: int, gain: float, rngs: nnx.Rngs) -> nnx.Linear:
+INITS = ("orthogonal", "torch")
+
+
+def torch_uniform(n_in: int):
+    """torch's `nn.Linear` default for weights and biases alike: U(-1/√n_in, 1/√n_in) (kaiming_uniform
+    with a = √5, and the bias rule)."""
+    bound = 1.0 / math.sqrt(n_in) if n_in > 0 else 0.0
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def _linear(n_in: int, n_out: int, gain: float, rngs: nnx.Rngs, init: str = "orthogonal") -> nnx.Linear:
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
     dtype = default_float()
-    return nnx.Linear(
-        n_in,
-        n_out,
-        kernel_init=orthogonal(gain),
-        bias_init=nnx.initializers.zeros_init(),
-        dtype=dtype,
-        param_dtype=dtype,
-        rngs=rngs,
-    )
+    kernel_init, bias_init = ((orthogonal(gain), nnx.initializers.zeros_init()) if init == "orthogonal"
+                              else (torch_uniform(n_in), torch_uniform(n_in)))
+    return nnx.Linear(n_in, n_out, kernel_init=kernel_init, bias_init=bias_init, dtype=dtype, param_dtype=dtype,
+                      rngs=rngs)
 
 
 class MLP(nnx.Module):
-    """Hidden layers with an activation, then a linear output layer."""
+    """Hidden layers with an activation, then a linear output layer; `out_gain` is the orthogonal
+    gain of the output layer (unused with init='torch')."""
 
-    def __init__(self, sizes: Sequence[int], *, out_gain: float, rngs: nnx.Rngs, activation=jnp.tanh):
+    def __init__(self, sizes: Sequence[int], *, out_gain: float, rngs: nnx.Rngs, activation=jnp.tanh,
+                 init: str = "orthogonal"):
         self.layers = nnx.List(
             [
-                _linear(a, b, out_gain if i == len(sizes) - 2 else math.sqrt(2), rngs)
+                _linear(a, b, out_gain if i == len(sizes) - 2 else math.sqrt(2), rngs, init)
                 for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
             ]
         )
@@ -89,8 +103,8 @@ class GaussianActor(nnx.Module):
     """π(a|s) = N(MLP(s), exp(log_std)²), with a state-independent learned `log_std`."""
 
     def __init__(self, obs_size: int, action_size: int, hidden=(64, 64), *, rngs: nnx.Rngs, init_log_std=0.0,
-                 activation=jnp.tanh):
-        self.mean = MLP([obs_size, *hidden, action_size], out_gain=0.01, rngs=rngs, activation=activation)
+                 activation=jnp.tanh, init: str = "orthogonal"):
+        self.mean = MLP([obs_size, *hidden, action_size], out_gain=0.01, rngs=rngs, activation=activation, init=init)
         self.log_std = nnx.Param(jnp.full((action_size,), init_log_std, default_float()))
 
     def __call__(self, obs) -> Normal:
@@ -112,10 +126,10 @@ class BoundedGaussianActor(nnx.Module):
     """
 
     def __init__(self, obs_size: int, action_size: int, hidden=(64, 32), *, rngs: nnx.Rngs, activation=jax.nn.relu,
-                 min_sigma: float = 0.01, max_sigma: float = 0.7, clamp: bool = True):
+                 min_sigma: float = 0.01, max_sigma: float = 0.7, clamp: bool = True, init: str = "orthogonal"):
         sizes = [obs_size, *hidden, action_size]
-        self.mean = MLP(sizes, out_gain=0.01, rngs=rngs, activation=activation)
-        self.spread = MLP(sizes, out_gain=0.01, rngs=rngs, activation=activation)
+        self.mean = MLP(sizes, out_gain=0.01, rngs=rngs, activation=activation, init=init)
+        self.spread = MLP(sizes, out_gain=0.01, rngs=rngs, activation=activation, init=init)
         self.min_sigma, self.max_sigma, self.clamp = min_sigma, max_sigma, clamp
 
     def __call__(self, obs) -> Normal:
@@ -127,8 +141,9 @@ class BoundedGaussianActor(nnx.Module):
 class CategoricalActor(nnx.Module):
     """π(a|s) = softmax(MLP(s))."""
 
-    def __init__(self, obs_size: int, num_actions: int, hidden=(64, 64), *, rngs: nnx.Rngs, activation=jnp.tanh):
-        self.logits = MLP([obs_size, *hidden, num_actions], out_gain=0.01, rngs=rngs, activation=activation)
+    def __init__(self, obs_size: int, num_actions: int, hidden=(64, 64), *, rngs: nnx.Rngs, activation=jnp.tanh,
+                 init: str = "orthogonal"):
+        self.logits = MLP([obs_size, *hidden, num_actions], out_gain=0.01, rngs=rngs, activation=activation, init=init)
 
     def __call__(self, obs) -> Categorical:
         return Categorical(self.logits(obs))
@@ -137,8 +152,9 @@ class CategoricalActor(nnx.Module):
 class Critic(nnx.Module):
     """V(s) = MLP(s), one value per observation."""
 
-    def __init__(self, obs_size: int, hidden=(64, 64), *, rngs: nnx.Rngs, activation=jnp.tanh):
-        self.value = MLP([obs_size, *hidden, 1], out_gain=1.0, rngs=rngs, activation=activation)
+    def __init__(self, obs_size: int, hidden=(64, 64), *, rngs: nnx.Rngs, activation=jnp.tanh,
+                 init: str = "orthogonal"):
+        self.value = MLP([obs_size, *hidden, 1], out_gain=1.0, rngs=rngs, activation=activation, init=init)
 
     def __call__(self, obs) -> jax.Array:
         return self.value(obs)[..., 0]

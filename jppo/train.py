@@ -97,12 +97,14 @@ def make_networks(env: envs.Environment, config: TrainConfig, key) -> tuple[nnx.
             raise ValueError(f"actor={config.actor!r} needs a Box action space on [0, 1], {config.env_id} has {space}")
         actor = BoundedGaussianActor(obs_size, space.shape[0], config.hidden, rngs=actor_rngs, activation=activation,
                                      min_sigma=config.min_sigma, max_sigma=config.max_sigma,
-                                     clamp=config.actor == "bounded")
+                                     clamp=config.actor == "bounded", init=config.init)
     elif isinstance(space, envs.Discrete):
-        actor = CategoricalActor(obs_size, space.n, config.hidden, rngs=actor_rngs, activation=activation)
+        actor = CategoricalActor(obs_size, space.n, config.hidden, rngs=actor_rngs, activation=activation,
+                                 init=config.init)
     else:
-        actor = GaussianActor(obs_size, space.shape[0], config.hidden, rngs=actor_rngs, activation=activation)
-    return actor, Critic(obs_size, config.value_hidden, rngs=critic_rngs, activation=activation)
+        actor = GaussianActor(obs_size, space.shape[0], config.hidden, rngs=actor_rngs, activation=activation,
+                              init=config.init)
+    return actor, Critic(obs_size, config.value_hidden, rngs=critic_rngs, activation=activation, init=config.init)
 
 
 def gleet_networks_for(env: envs.Environment, config: TrainConfig, key) -> tuple[nnx.Module, nnx.Module]:

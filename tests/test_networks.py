@@ -82,3 +82,24 @@ def test_bounded_actors_need_a_unit_box():
     for actor in ("bounded", "bounded-unclamped"):
         with pytest.raises(ValueError, match=f"actor='{actor}' needs a Box action space on \\[0, 1\\]"):
             make_networks(env, TrainConfig(env_id="Pendulum-v1", actor=actor), jax.random.key(0))
+
+
+def test_torch_init_draws_every_layer_as_torch_linear_does():
+    """init='torch': W, b ~ U(±1/√fan_in) in every layer, the heads unscaled, so a bounded actor's
+    start varies over states and seeds (MetaBox's agents start there); 'orthogonal' starts at μ = 0.5."""
+    env, _ = envs.make("Pendulum-v1")
+    config = TrainConfig(env_id="Pendulum-v1", init="torch")
+    actor = BoundedGaussianActor(3, 35, (64, 32), rngs=nnx.Rngs(0), init="torch")
+    for mlp in (actor.mean, actor.spread):
+        for layer in mlp.layers:
+            bound = 1 / np.sqrt(layer.kernel.shape[0])
+            for w in (np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])):
+                assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
+                assert abs(w.std() - bound / np.sqrt(3)) < 0.2 * bound  # the spread of U(-b, b)
+    mu = np.asarray(actor(jnp.linspace(-1, 1, 6).reshape(2, 3)).loc)
+    assert mu.std() > 0.01 and abs(mu.mean() - 0.5) < 0.1
+    critic = make_networks(env, config, jax.random.key(0))[1]
+    first = critic.value.layers[0]
+    assert np.abs(np.asarray(first.bias[...])).max() > 0  # biases drawn, not zero
+    with pytest.raises(ValueError, match="init must be one of"):
+        TrainConfig(init="xavier")

@@ -30,6 +30,7 @@ from flax import nnx
 
 from jppo.distributions import ClampedNormal
 from jppo.envs.base import default_float
+from jppo.networks import torch_uniform
 
 LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
 
@@ -48,13 +49,10 @@ def _uniform(low: float, high: float):
 
 
 def torch_linear(n_in: int, n_out: int, *, bias: bool = True, rngs: nnx.Rngs) -> nnx.Linear:
-    """`nn.Linear(n_in, n_out, bias)` with torch's default initialisation:
-
-        W, b ~ U(-1/√n_in, 1/√n_in)      (kaiming_uniform with a = √5, and the bias rule)
-    """
-    dtype, bound = default_float(), 1.0 / math.sqrt(n_in) if n_in > 0 else 0.0
-    return nnx.Linear(n_in, n_out, use_bias=bias, kernel_init=_uniform(-bound, bound),
-                      bias_init=_uniform(-bound, bound), dtype=dtype, param_dtype=dtype, rngs=rngs)
+    """`nn.Linear(n_in, n_out, bias)` with torch's default initialisation, W, b ~ U(-1/√n_in, 1/√n_in)."""
+    dtype = default_float()
+    return nnx.Linear(n_in, n_out, use_bias=bias, kernel_init=torch_uniform(n_in), bias_init=torch_uniform(n_in),
+                      dtype=dtype, param_dtype=dtype, rngs=rngs)
 
 
 def _softmax_implicit_dim(x):

@@ -6,12 +6,14 @@ import math
 # eps 0.1, gamma 0.999, Adam with lr 1e-5 for both networks, no gradient clipping, an actor of two
 # 64-32 ReLU MLPs and a 16-8 ReLU critic. MetaBox's Trainer defaults (config.py:147, 166): the easy
 # split, train_mode 'single': each batch episode is 16 copies of one train problem (16 seeds), the
-# problems in an order reshuffled every epoch (jppo.batching). One departure, the TrainConfig
+# problems in an order reshuffled every epoch (jppo.batching). Networks start where torch starts them
+# (init 'torch': U(±1/√fan_in), no head scaling; benchmarks/results/metabox_parity.md §2 shows that
+# PPO's usual small-head init learns several times slower at lr 1e-5). One departure, the TrainConfig
 # default: no bootstrap past a termination (bootstrap_terminal=True is MetaBox's).
 _RLEPSO = dict(algorithm="nstep", num_envs=16, num_steps=10, num_epochs=3, num_minibatches=1, clip_eps=0.1,
                gamma=0.999, learning_rate=1e-5, anneal_lr=False, max_grad_norm=math.inf, ent_coef=0.0, vf_coef=1.0,
                normalize_advantages=False, value_clip=True, hidden=(64, 32), critic_hidden=(16, 8), activation="relu",
-               actor="bounded", batching="single", difficulty="easy",
+               actor="bounded", init="torch", batching="single", difficulty="easy",
                total_steps=16 * 10 * 20 * 100)  # 100 batch episodes of 20 windows (6.25 epochs of the 16 easy problems)
 
 # MetaBox's GLEET agent (baseline/metabbo/gleet.py:217-484, reference/gleet.md §3): the same n-step loop
