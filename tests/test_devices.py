@@ -23,7 +23,7 @@ TINY = ["--total-steps", "2048", "--num-envs", "4", "--num-steps", "64", "--lear
 
 def _env(devices: int = 1, **extra) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **extra}
-    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
     return env
 
 

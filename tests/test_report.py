@@ -54,8 +54,9 @@ def test_metabbo_report_writes_the_files_with_paired_runs(tmp_path):
     def policy(key, obs, value):
         return jnp.clip(value + 0.2 * jax.random.normal(key, (35,), obs.dtype), 0.0, 1.0)
 
-    text, results = report.metabbo_report("rlepso-bbob10d", policy, 0.5, 0.5, runs=2, out_dir=tmp_path)
+    text, results = report.metabbo_report("rlepso-bbob10d", policy, 0.5, 0.5, runs=2, max_fes=2000, out_dir=tmp_path)
     assert "rlepso-bbob10d: test split (easy), 2 runs per problem" in text and "| F21 |" in text
+    assert results[0].history.shape == (8, 2, 51)  # MetaBox's 51 log points, over the 2000 evaluations given
     saved = np.load(tmp_path / "final_costs.npz")
     assert list(saved["problems"]) == ["F1", "F2", "F3", "F5", "F15", "F16", "F17", "F21"]
     assert saved["trained"].shape == saved["plain_PSO"].shape == (8, 2)

@@ -178,17 +178,19 @@ def plot_histories(results: list[MethodResult], problem_names: list[str], max_fe
 
 
 def metabbo_report(env_id: str, policy: Callable, trained_params, untrained_params, *, runs: int = 10, seed: int = 0,
-                   difficulty: str = "easy", split: str = "test",
+                   difficulty: str = "easy", split: str = "test", max_fes: int | None = None,
                    out_dir: str | Path = "report") -> tuple[str, list[MethodResult]]:
     """Write `report.md`, `cost_curves.png` and `final_costs.npz` (each method's final costs
     [problems, runs], keyed by name with `_` for spaces, and `problems`) in `out_dir` for a
     registered MetaBBO suite id's `split` ('test', or 'train' to see what was learned in sample). Run r of
     every method starts from the same swarm (one key).
 
-    `policy(key, obs, params) -> action` (one compiled program for both parameter sets). Returns
-    `(markdown, results)`."""
+    `policy(key, obs, params) -> action` (one compiled program for both parameter sets); `max_fes`
+    replaces the suite's evaluation budget (None: MetaBox's). Returns `(markdown, results)`."""
     module = suite_module(env_id)
     env, params, fids = module.suite(env_id, split, difficulty)
+    if max_fes is not None:
+        params = params.replace(max_fes=max_fes)
     names = [f"F{fid}" for fid in fids]
     key = jax.random.key(seed)
     name, base_env, base_policy = module.baseline(env)
