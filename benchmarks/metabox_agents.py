@@ -3,14 +3,15 @@
 Needs an environment where `metaevobox` 2.0.2 imports next to jppo (see tests/metabox_dropin.py).
 Run from a scratch directory (MetaBox writes agent_model/ and output/ under the current one):
 
-    cd $(mktemp -d) && PYTHONPATH=<repo> python -m benchmarks.metabox_agents all [--steps-windows 2] [--out r.json]
+    cd $(mktemp -d) && PYTHONPATH=<repo> python -m benchmarks.metabox_agents all --epochs 1 --out r.json
+    python -m benchmarks.metabox_agents markdown r.json "<the command>" > benchmarks/results/metabox_agents.md
 
 For each port and each of MetaBox's parallel modes 'dummy' and 'subproc': MetaBox's `Trainer` trains
-it on bbob-10D (difficult split, MetaBox's optimizer env for the agent, train_batch_size 2) for a
-tiny budget, `max_learning_step` = windows · K (an epoch of 16 problems is far too slow on a
-2-core machine shared with other jobs); then the last checkpoint of the dummy run is rolled out on
-the first test problem in a fresh process (`rollout`), and MetaBox's `Tester` ('Serial' mode,
-test_run runs, the first two test problems) tests the three checkpoints together, next to its own
+it on bbob-10D (difficult split, MetaBox's optimizer env for the agent, train_batch_size 2) for
+`--epochs` whole epochs (one batch episode per train problem), or `--windows` windows (end_mode
+'step', `max_learning_step` = windows · K) for a smoke run; then the last checkpoint of the dummy run
+is rolled out on the first test problem in a fresh process (`rollout`), and MetaBox's `Tester`
+('Serial' mode, test_run runs, the first test problems) tests the three checkpoints together, next to its own
 CMAES and Random_search baselines. float64 throughout (MetaBox's Config makes torch float64).
 Prints `RESULT {json}` lines; `--out` writes all of them to one JSON file.
 """
@@ -87,7 +88,7 @@ def train(name, mode, windows, epochs=None, batch_size=2):
     wall = time.perf_counter() - start
     with open(os.path.join("output/train_log", config.run_time, "train_log.pkl"), "rb") as f:
         log = pickle.load(f)
-    checkpoints = sorted(os.listdir(config.agent_save_dir), key=lambda s: (len(s), s))
+    checkpoints = sorted((f for f in os.listdir(config.agent_save_dir) if f.endswith(".pkl")), key=lambda s: (len(s), s))
     return {"agent": name, "mode": mode, "epochs": epochs, "batch_size": batch_size, "max_learning_step": steps,
             "learning_time": agent.learning_time, "problems": [str(p) for p in datasets[0].data],
             "K_epochs": agent.K_epochs, "train_s": round(wall, 1), "episodes": len(log["return"]),
@@ -140,6 +141,62 @@ def test(checkpoints, test_run, n_problems):
             "final_cost": costs, "rollout_s": t2}
 
 
+def _fmt(x) -> str:
+    return f"{x:.4g}"
+
+
+def markdown(results: list[dict], command: str) -> str:
+    """benchmarks/results/metabox_agents.md from the RESULT records of one `all` run."""
+    trains = [r for r in results if "mode" in r]
+    rollouts = [r for r in results if "rollout_s" in r and "mode" not in r and "final_cost" not in r]
+    tests = [r for r in results if "final_cost" in r]
+    lines = ["# The GLEET, RLEPSO and RLDAS ports under MetaBox's own Trainer and Tester", "",
+             "Command (a scratch directory; `/work/mbvenv` is the venv where metaevobox 2.0.2 imports beside jppo):",
+             "", f"    {command}", ""]
+    t = trains[0]
+    budget = (f"{t['epochs']} epoch (end_mode 'epoch')" if t.get("epochs")
+              else f"max_learning_step = {t['max_learning_step']} (end_mode 'step')")
+    lines += [f"MetaBox's `Trainer` on bbob-10D, difficult split ({len(t['problems'])} train problems: "
+              f"{', '.join(t['problems'])}), MetaBox's optimizer env of each agent, train_mode 'single', "
+              f"train_batch_size {t['batch_size']}, {budget}: one batch episode per train problem; float64 "
+              "(MetaBox's Config makes torch float64). Wall time is the Trainer's, on a 2-core machine with "
+              "other jobs running.", "", "## Training", "",
+              "| agent | mode | batch episodes | learning steps | K | wall s | mean return per batch episode | "
+              "mean loss per batch episode |", "|---|---|---|---|---|---|---|---|"]
+    for r in trains:
+        returns = ", ".join(_fmt(sum(x) / len(x)) for x in r["episode_returns"])
+        losses = ", ".join(_fmt(x) for x in r["mean_loss"])
+        lines.append(f"| {r['agent']} | {r['mode']} | {r['episodes']} | {r['learning_time']} | {r['K_epochs']} | "
+                     f"{r['train_s']} | {returns} | {losses} |")
+    same = [a for a in AGENTS if len({json.dumps([x["episode_returns"], x["mean_loss"]]) for x in trains
+                                      if x["agent"] == a}) == 1]
+    lines += ["", f"Identical returns and losses in 'dummy' and 'subproc' (same seeds): {', '.join(same) or 'none'}."]
+    if "RLDAS" not in same:
+        lines.append("RLDAS's differ because MetaBox's `RLDAS_Optimizer` is not reproducible by itself (one env, "
+                     "seed 11, reset then actions 0, 1, 2, run twice in one process, gave rewards 0.731, 0.218, "
+                     "0.051 and 0.553, 0.410, 0.037).")
+    if rollouts:
+        lines += ["", "## The dummy run's last checkpoint, rolled out in a fresh process", "",
+                  "| agent | class after unpickling | problem | return | FEs | first / final cost | rollout s |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in rollouts:
+            first, last = r["cost_first_last"]
+            lines.append(f"| {r['agent']} | `{r['class']}` | {r['problem']} | {_fmt(r['return'])} | {r['fes']} | "
+                         f"{_fmt(first)} / {_fmt(last)} | {r['rollout_s']} |")
+    for r in tests:
+        agents = list(next(iter(r["final_cost"].values())))
+        lines += ["", f"## MetaBox's Tester ('Serial', test_run {r['test_run']}, the first {len(r['problems'])} test "
+                      "problems)", "",
+                  f"Mean final cost over the runs (MetaBox's own CMAES and Random_search alongside); Tester wall time "
+                  f"{r['test_s']} s; in brackets MetaBox's T2 (rollout seconds), mean over runs.", "",
+                  "| problem | " + " | ".join(agents) + " |", "|---|" + "---|" * len(agents)]
+        for p, by_agent in r["final_cost"].items():
+            cells = [f"{_fmt(sum(by_agent[a]) / len(by_agent[a]))} ({sum(r['rollout_s'][p][a]) / len(r['rollout_s'][p][a]):.2f} s)"
+                     for a in agents]
+            lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def _emit(result, results):
     print("RESULT " + json.dumps(result), flush=True)
     results.append(result)
@@ -148,8 +205,9 @@ def _emit(result, results):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.metabox_agents", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["all", "train", "rollout", "test"])
-    parser.add_argument("args", nargs="*", help="train: AGENT MODE; rollout: AGENT CHECKPOINT; test: AGENT=CKPT ...")
+    parser.add_argument("what", choices=["all", "train", "rollout", "test", "markdown"])
+    parser.add_argument("args", nargs="*", help="train: AGENT MODE; rollout: AGENT CHECKPOINT; test: AGENT=CKPT ...; "
+                                                "markdown: RESULTS.json COMMAND (prints the report)")
     parser.add_argument("--windows", type=int, default=2, help="training budget in windows of K learning steps")
     parser.add_argument("--epochs", type=int, help="training budget in whole epochs (overrides --windows)")
     parser.add_argument("--batch-size", type=int, default=2, help="MetaBox's train_batch_size")
@@ -159,6 +217,10 @@ def main(argv=None):
     parser.add_argument("--test-problems", type=int, default=2)
     parser.add_argument("--out")
     a = parser.parse_args(argv)
+    if a.what == "markdown":
+        with open(a.args[0]) as f:
+            print(markdown(json.load(f), a.args[1]), end="")
+        return 0
     _setup()
     results = []
     if a.what == "train":
