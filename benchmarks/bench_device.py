@@ -48,7 +48,7 @@ class Sizes:
 FULL = Sizes(num_envs=(4, 16, 64, 256, 1024, 4096), seeds=(1, 4, 16, 64),
              samples=(2048, 8192, 32768, 131072, 524288, 1048576), batches=(4, 16, 64, 256, 1024, 4096),
              steps_per_call=2**22, num_steps=128, windows=20, reps=5, budget_s=(240, 90, 150))
-QUICK = Sizes(num_envs=(4,), seeds=(1, 2), samples=(2048,), batches=(4,), steps_per_call=256, num_steps=16,
+QUICK = Sizes(num_envs=(4,), seeds=(1,), samples=(2048,), batches=(4,), steps_per_call=256, num_steps=16,
               windows=1, reps=2, budget_s=(60, 60, 60))
 METABBO_ENVS = {"RLEPSO": ("jppo.metabbo.rlepso", "rlepso-bbob10d"), "GLEET": ("jppo.metabbo.gleet", "gleet-bbob10d")}
 

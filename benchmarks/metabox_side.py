@@ -117,8 +117,8 @@ def metabox_seed(seed: int) -> int:
 
 def make_agent(way: str, cfg):
     """A fresh RLEPSO agent whose networks start from torch's initialisation under `torch.manual_seed(cfg.seed)`:
-    way 'metabox' (MetaBox's torch agent as shipped) or 'compat' (MetaBox's class on compat.ppo.PPO_Agent
-    with NNX networks of the same sizes, tests/metabox_dropin.py, loaded with the same initial weights)."""
+    way 'metabox' (MetaBox's torch agent as shipped) or 'compat' (the port `compat.agents.rlepso.RLEPSO`:
+    compat's PPO_Agent, MetaBox's RLEPSO networks in NNX, loaded with the same initial weights)."""
     import torch
     from metaevobox.baseline.metabbo import rlepso as mb_rlepso
 
@@ -128,29 +128,15 @@ def make_agent(way: str, cfg):
     if way == "metabox":
         return torch_agent
     import jax
-    from flax import nnx
 
-    import compat.networks as cn
-    import compat.ppo
+    from compat.agents.rlepso import RLEPSO
+    from compat.convert_checkpoint import agent_weights
 
-    body = {k: v for k, v in mb_rlepso.RLEPSO.__dict__.items()
-            if k not in ("train_episode", "rollout_episode", "__dict__", "__weakref__")}
-    cls = type("CompatRLEPSO", (compat.ppo.PPO_Agent,), {**body, "__module__": __name__})
-    globals()["CompatRLEPSO"] = cls  # so that pickle (MetaBox's checkpoints) finds the class
-    saved = mb_rlepso.Actor, mb_rlepso.Critic
-    mb_rlepso.Actor = lambda c: cn.ClampedGaussianActor(c.feature_dim, c.action_dim, (64, 32), rngs=nnx.Rngs(c.seed),
-                                                        min_sigma=c.min_sigma, max_sigma=c.max_sigma)
-    mb_rlepso.Critic = lambda c: cn.Critic(c.feature_dim, (16, 8), rngs=nnx.Rngs(c.seed + 1))
-    cfg.agent_save_dir = os.path.dirname(os.path.dirname(cfg.agent_save_dir.rstrip("/")))  # RLEPSO appends these again
-    try:
-        with jax.enable_x64(True):
-            agent = cls(cfg)
-            actor, critic = torch_agent.actor.state_dict(), torch_agent.critic.state_dict()
-            cn.load_torch_state_dict(agent.actor.mu_net, actor, "_Actor__mu_net")
-            cn.load_torch_state_dict(agent.actor.sigma_net, actor, "_Actor__sigma_net")
-            cn.load_torch_state_dict(agent.critic.value_head, critic, "_Critic__value_head")
-    finally:
-        mb_rlepso.Actor, mb_rlepso.Critic = saved
+    cfg.agent_save_dir = os.path.dirname(os.path.dirname(cfg.agent_save_dir.rstrip("/")))  # the port appends these again
+    with jax.enable_x64(True):
+        agent = RLEPSO(cfg)
+        weights = agent_weights(torch_agent)
+        agent.load_metabox(type(weights)("RLEPSO", weights.networks, {}, 0))
     return agent
 
 
@@ -177,12 +163,12 @@ def init_weights(seed: int):
 def mu_sigma(agent, t: np.ndarray):
     """`(μ [T, 35], σ [T, 35])` of an RLEPSO agent's actor (torch or compat) at states fes/maxFEs = t."""
     actor = agent.actor
-    if hasattr(actor, "policy"):  # compat's NNX actor
+    if hasattr(actor, "distribution"):  # the compat port's NNX actor
         import jax
         import jax.numpy as jnp
 
         with jax.enable_x64(True):
-            dist = actor.policy(jnp.asarray(t[:, None], jnp.float64))
+            dist = actor.distribution(jnp.asarray(t[:, None], jnp.float64))
             return np.asarray(dist.loc), np.asarray(dist.scale)
     import torch
 

@@ -121,8 +121,9 @@ def test_terminated_envs_target_the_rewards_alone_and_the_others_bootstrap():
         window, next_obs = {k: jnp.asarray(v) for k, v in window.items()}, jnp.asarray(next_obs)
         terminal = jnp.asarray([True, False, True, False])
         hp = Hyperparams(clip_eps=0.1, ent_coef=0.0, max_grad_norm=np.inf)
-        epoch = lambda term: window_epoch(policy.evaluate, policy.value, optimizer, params, optimizer.init(params),  # noqa: E731
-                                          window, next_obs, hp, gamma=gamma, loss=METABOX, terminal=term)
+        epoch = jax.jit(lambda term: window_epoch(policy.evaluate, policy.value, optimizer, params,  # one compile,
+                                                  optimizer.init(params), window, next_obs, hp,  # not op by op
+                                                  gamma=gamma, loss=METABOX, terminal=term))
         discounts = gamma ** np.arange(T)
         rewards, v_after = np.asarray(window["rewards"]), np.asarray(policy.value(params, next_obs))
         expected = np.stack([(discounts[: T - t, None] * rewards[t:]).sum(0) for t in range(T)])
