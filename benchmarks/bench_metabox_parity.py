@@ -129,12 +129,12 @@ def jppo_policy(config):
 
 def pretrained_params(weights_path: Path):
     """`(config, policy, params)`: MetaBox's RLEPSO weights in jppo's networks."""
-    from jppo.metabbo.metabox_checkpoint import read_weights, rlepso_config, rlepso_params
+    from jppo.metabbo.metabox_checkpoint import metabox_config, read_weights, rlepso_params
     from jppo.policy import ActorCritic
     from jppo.train import make_networks
 
     weights = read_weights(weights_path)
-    config = rlepso_config(weights, ENV_ID, difficulty=DIFFICULTY)
+    config = metabox_config(weights, ENV_ID, difficulty=DIFFICULTY)
     policy = jppo_policy(config)
     actor, critic = make_networks(rlepso.RLEPSOEnv(), config, jax.random.key(0))
     rlepso_params(weights, actor, critic)
