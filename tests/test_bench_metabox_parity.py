@@ -35,3 +35,20 @@ def test_paired_bootstrap_and_agreement():
     assert bench.paired_bootstrap(b - 1.0, b) == 1.0 and bench.paired_bootstrap(b + 1.0, b) == 0.0
     _, rows, disagree = bench._agreement([4, 6, 7], b, b + np.array([[0.0], [0.01], [5.0]]))
     assert disagree == ["F7"] and rows[0][-1] == "yes" and rows[2][-1] == "**no**"
+
+
+def test_metabox_weights_load_into_the_networks_they_came_from(tmp_path):
+    """The benchmark's path for RLEPSO.pkl (npz -> jppo params) on weights written from a jppo init."""
+    import jax
+
+    from jppo.metabbo.metabox_checkpoint import write_weights
+    from jppo.metabbo.rlepso import RLEPSOEnv
+    from jppo.policy import ActorCritic
+    from jppo.train import make_networks
+
+    write_weights(tmp_path / "w.npz", bench.jppo_init_weights(0))
+    _, policy, params = bench.pretrained_params(tmp_path / "w.npz")
+    config = bench.train_config(bench.QUICK, 2, 1, init="orthogonal")
+    expected = ActorCritic.split(*make_networks(RLEPSOEnv(), config, jax.random.split(jax.random.key(0), 3)[1]))[1]
+    for got, want in zip(bench.mu_sigma(policy, params), bench.mu_sigma(policy, expected)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
