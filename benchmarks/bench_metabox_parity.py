@@ -472,25 +472,37 @@ def jppo_curves(scale: Scale, seed: int, weights=None) -> dict:
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def curves(cache: Path, scale: Scale) -> dict:
-    """{way: [per-seed dicts]} for the ways that can run here (MetaBox's need metaevobox and torch)."""
+def curves(cache: Path, scale: Scale) -> tuple[dict, list[str]]:
+    """`({way: [per-seed dicts]}, crash notes)` for the ways that can run here (MetaBox's need metaevobox and
+    torch). A MetaBox run that MetaBox's own code ends with an exception is recorded (`*.crash.txt`) and
+    replaced by the next seed, at most two extra seeds."""
     have_metabox = with_metabox(scale)
-    result = {}
+    result, crashes = {}, []
     for way in WAYS:
         if way != "jppo" and not have_metabox:
             continue
-        runs = []
-        for seed in range(scale.curve_seeds):
+        runs, seed = [], 0
+        while len(runs) < scale.curve_seeds and seed < scale.curve_seeds + (2 if way != "jppo" else 0):
             path = cache / f"curve_{way}_s{seed}_e{scale.curve_epochs}_b{scale.curve_envs}.npz"
+            crash = path.with_suffix(".crash.txt")
             if way == "jppo":
                 weights = metabox_side.init_weights(seed) if have_metabox else None
                 with jax.enable_x64(True):
                     runs.append(cached(path, lambda: jppo_curves(scale, seed, weights)))
-            else:
-                runs.append(cached(path, lambda: metabox_side.train_curves(
-                    way, seed, scale.curve_epochs, scale.curve_envs, cache / "work" / f"{way}{seed}", scale.max_fes)))
+            elif not crash.exists():
+                try:
+                    runs.append(cached(path, lambda: metabox_side.train_curves(
+                        way, seed, scale.curve_epochs, scale.curve_envs, cache / "work" / f"{way}{seed}",
+                        scale.max_fes)))
+                except Exception as err:  # only MetaBox's own code may fail here
+                    if not metabox_side.raised_in_metabox(err):
+                        raise
+                    crash.write_text(metabox_side.crash_report(err))
+            if crash.exists():
+                crashes.append(f"{WAY_NAMES[way]}, seed {seed}: {crash.read_text().strip()}")
+            seed += 1
         result[way] = runs
-    return result
+    return result, crashes
 
 
 def per_epoch(values: np.ndarray, epochs: int) -> np.ndarray:
@@ -506,7 +518,7 @@ def epoch_stats(runs: list, key: str, epochs: int):
 
 def section_curves(cache: Path, scale: Scale):
     """Section 3: `(lines, tables, plot data)`."""
-    ways = curves(cache, scale)
+    ways, crashes = curves(cache, scale)
     epochs = scale.curve_epochs
     lines = [f"Setting: the difficult split's 8 train problems, MetaBox's 'single' batching ({scale.curve_envs} envs per "
              f"batch episode, all on one problem), {epochs} epochs = {epochs * 8} batch episodes, "
@@ -516,6 +528,8 @@ def section_curves(cache: Path, scale: Scale):
     if len(ways) < len(WAYS):
         lines.append(f"MetaBox's two ways skipped: {metabox_side.__name__} needs metaevobox and torch; jppo starts "
                      f"from its own initialisation.")
+    for note in crashes:
+        lines.append(f"Crashed inside MetaBox's code, replaced by the next seed: {note}")
     tables = []
     for key, label in (("return", "return (±1 reward, mean over the batch)"),
                        ("log_cost", "mean log10 final train cost")):

@@ -140,6 +140,23 @@ def make_agent(way: str, cfg):
     return agent
 
 
+def raised_in_metabox(err: BaseException) -> bool:
+    """Whether the innermost frame of `err`'s traceback is in metaevobox's source."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and "metaevobox" in tb.tb_frame.f_code.co_filename
+
+
+def crash_report(err: BaseException) -> str:
+    """One line: where in metaevobox `err` was raised, the source line, and the message."""
+    import traceback
+
+    frame = traceback.extract_tb(err.__traceback__)[-1]
+    path = frame.filename[frame.filename.index("metaevobox"):]
+    return f"{type(err).__name__} at {path}:{frame.lineno} (`{frame.line}`): {err}"
+
+
 def init_weights(seed: int):
     """MetaBox's RLEPSO networks as torch initialises them under `torch.manual_seed(metabox_seed(seed))`,
     as `jppo.metabbo.metabox_checkpoint.MetaBoxWeights`."""
