@@ -135,8 +135,7 @@ def make_agent(way: str, cfg):
     cfg.agent_save_dir = os.path.dirname(os.path.dirname(cfg.agent_save_dir.rstrip("/")))  # the port appends these again
     with jax.enable_x64(True):
         agent = RLEPSO(cfg)
-        weights = agent_weights(torch_agent)
-        agent.load_metabox(type(weights)("RLEPSO", weights.networks, {}, 0))
+        agent.load_metabox(agent_weights(torch_agent))
     return agent
 
 
