@@ -13,6 +13,9 @@ lr 1e-5). Sections:
 3. Training curves three ways on the same split: jppo's compiled trainer, compat's PPO_Agent under
    MetaBox's Trainer on MetaBox's numpy env, MetaBox's torch RLEPSO as shipped.
 4. Wall-clock of each way.
+5. The whole budget (30 epochs × 16 envs, RLEPSO.pkl's) from one start, three ways: each way's final policy
+   on the test problems next to RLEPSO.pkl and the start (paired runs), and how far μ and σ moved; this is
+   where MetaBox's re-evaluation at the window's last state shows over a long run, if it does.
 
 Heavy results are cached as .npz under `<out>/metabox_parity/` (`-quick` for --quick), so a rerun
 resumes and rebuilds the markdown. MetaBox's parts need metaevobox and torch importable (the
@@ -51,6 +54,9 @@ class Scale:
     curve_envs: int  # section 3 batch size
     curve_seeds: int
     train_runs: int = 51  # section 2: test runs per problem for the trained seeds (0: not evaluated)
+    long_epochs: int = 30  # section 5: the whole budget (30 epochs × 8 batch episodes = 14400 learning steps)
+    long_envs: int = 16
+    long_seeds: int = 1  # per way (0: section 5 is not run)
     problems: int | None = None  # test problems used (None: all 16)
     evaluate_fn: object = None  # jppo's env: f(problem, x) in place of BBOB (tests: a cheap stand-in)
     metabox: bool = True  # run MetaBox's parts when metaevobox imports
@@ -67,7 +73,7 @@ def with_metabox(scale: Scale) -> bool:
 FULL = Scale(runs=51, max_fes=20000, train_windows=4800, train_seeds=3, num_envs=16, curve_epochs=7, curve_envs=4,
              curve_seeds=3)
 QUICK = Scale(runs=3, max_fes=1000, train_windows=4, train_seeds=2, num_envs=2, curve_epochs=1, curve_envs=2,
-              curve_seeds=2, train_runs=3, problems=2)
+              curve_seeds=2, train_runs=3, problems=2, long_epochs=1, long_envs=2)
 
 
 def log_cost(costs) -> np.ndarray:
@@ -469,21 +475,26 @@ def jppo_curves(scale: Scale, seed: int, weights=None) -> dict:
         mu, sigma = mu_sigma(trainer.policy, state.params)
         out["mu"].append(mu)
         out["sigma"].append(sigma)
-    return {k: np.asarray(v) for k, v in out.items()}
+    return {**{k: np.asarray(v) for k, v in out.items()},
+            **{f"end_{k}": v for k, v in _flat(state.params).items()}}
 
 
-def curves(cache: Path, scale: Scale) -> tuple[dict, list[str]]:
+def curves(cache: Path, scale: Scale, long: bool = False, ways=WAYS) -> tuple[dict, list[str]]:
     """`({way: [per-seed dicts]}, crash notes)` for the ways that can run here (MetaBox's need metaevobox and
     torch). A MetaBox run that MetaBox's own code ends with an exception is recorded (`*.crash.txt`) and
-    replaced by the next seed, at most two extra seeds."""
+    replaced by the next seed, at most two extra seeds. `long`: section 5's setting (`scale.long_*`: the
+    whole budget), where MetaBox's ragged cost-log crash is mended (`metabox_side.mended_cost_logs`)."""
     have_metabox = with_metabox(scale)
+    epochs, envs, seeds = ((scale.long_epochs, scale.long_envs, scale.long_seeds) if long
+                           else (scale.curve_epochs, scale.curve_envs, scale.curve_seeds))
+    scale = dataclasses.replace(scale, curve_epochs=epochs, curve_envs=envs)
     result, crashes = {}, []
-    for way in WAYS:
+    for way in ways:
         if way != "jppo" and not have_metabox:
             continue
         runs, seed = [], 0
-        while len(runs) < scale.curve_seeds and seed < scale.curve_seeds + (2 if way != "jppo" else 0):
-            path = cache / f"curve_{way}_s{seed}_e{scale.curve_epochs}_b{scale.curve_envs}.npz"
+        while len(runs) < seeds and seed < seeds + (2 if way != "jppo" else 0):
+            path = cache / f"curve_{way}_s{seed}_e{epochs}_b{envs}.npz"
             crash = path.with_suffix(".crash.txt")
             if way == "jppo":
                 weights = metabox_side.init_weights(seed) if have_metabox else None
@@ -492,8 +503,7 @@ def curves(cache: Path, scale: Scale) -> tuple[dict, list[str]]:
             elif not crash.exists():
                 try:
                     runs.append(cached(path, lambda: metabox_side.train_curves(
-                        way, seed, scale.curve_epochs, scale.curve_envs, cache / "work" / f"{way}{seed}",
-                        scale.max_fes)))
+                        way, seed, epochs, envs, cache / "work" / f"{way}{seed}", scale.max_fes, mend_cost_logs=long)))
                 except Exception as err:  # only MetaBox's own code may fail here
                     if not metabox_side.raised_in_metabox(err):
                         raise
@@ -619,10 +629,90 @@ def section_wallclock(ways: dict):
 # ---------------------------------------------------------------- the report
 
 
-def figure(pretrained: dict, move_curves: dict, ways: dict, scale: Scale):
+# ---------------------------------------------------------------- section 5: the whole budget from one start
+
+LONG_NOTE = ("Each way trains MetaBox's setting to the end of MetaBox's budget: the difficult split's 8 train problems, "
+             "'single' batching, {envs} envs per batch episode, {epochs} epochs = {episodes} batch episodes (RLEPSO.pkl's "
+             "budget: 30 epochs × 16 envs, 14400 learning steps), lr 1e-5, float64, from the same networks (torch's initialisation under MetaBox's Trainer "
+             "seed 3849 + s). jppo and compat run the corrected loop (stored states); MetaBox's RLEPSO re-evaluates "
+             "epochs k ≥ 1 at the window's last state. MetaBox's run would end in its own ValueError (ragged cost logs, "
+             "section 3) and is kept alive by `metabox_side.mended_cost_logs`, which only reshapes the cost log it "
+             "reads back for its info; training is untouched.")
+LONG_HEADER = ("policy", "mean log10 test cost", "lower than RLEPSO.pkl on", "P(better than RLEPSO.pkl)",
+               "P(better than start)", "mean σ", "mean abs(μ - 0.5)", "RMS Δμ from start", "RMS Δσ from start",
+               "approx KL per step", "s")
+
+
+def section_long(cache: Path, scale: Scale):
+    """Section 5: `(lines, rows, σ-per-episode table, plot data)` or None when not run at this scale."""
+    if not scale.long_seeds:
+        return None
+    from jppo.policy import ActorCritic
+    from jppo.train import make_networks
+
+    ways, crashes = curves(cache, scale, long=True)
+    seed, epochs, envs = 0, scale.long_epochs, scale.long_envs
+    config = train_config(scale, envs, 1, seed=seed)
+    trainer = make_trainer(config, scale)
+    policy = trainer.policy
+    with jax.enable_x64(True):
+        template = ActorCritic.split(*make_networks(trainer.env, config, jax.random.split(jax.random.key(seed), 3)[1]))[1]
+        have_metabox = with_metabox(scale)
+        start = _initial_params(trainer, config, metabox_side.init_weights(seed)) if have_metabox else template
+        methods = {"start": start}
+        weights = weights_file(cache, scale)
+        if weights is not None:
+            methods["RLEPSO.pkl"] = pretrained_params(weights)[2]
+        for way, runs in ways.items():
+            if runs:
+                methods[way] = (_unflat(runs[0], "end_", template) if way == "jppo" else
+                                _initial_params(trainer, config, metabox_side.weights_from_flat(runs[0])))
+        runs_ = scale.train_runs or scale.runs
+        ev = evaluate_many(cache, f"eval_long_e{epochs}_b{envs}_r{runs_}_{'_'.join(methods).replace('.', '')}",
+                           policy, list(methods.values()), dataclasses.replace(scale, runs=runs_))
+        logs = {name: log_cost(ev["final"][m]) for m, name in enumerate(methods)}
+        shapes = {name: mu_sigma(policy, params) for name, params in methods.items()}
+    mu0, s0 = shapes["start"]
+    rms = lambda x: f"{float(np.sqrt(np.mean(x ** 2))):.3f}"  # noqa: E731
+    rows = []
+    for name in methods:
+        mu, sg = shapes[name]
+        label = WAY_NAMES.get(name, name)
+        log = logs[name]
+        pkl_cols = ("-", "-")
+        if "RLEPSO.pkl" in logs and name != "RLEPSO.pkl":
+            wins = int((log.mean(1) < logs["RLEPSO.pkl"].mean(1)).sum())
+            pkl_cols = (f"{wins} of {log.shape[0]}", f"{paired_bootstrap(log, logs['RLEPSO.pkl']):.2f}")
+        run = ways.get(name, [None])[0] if name in ways else None
+        kl, secs = "-", "-"
+        if run is not None:
+            kl_key = "approx_kl_metabox" if name == "jppo" else "tb:train/approx_kl"
+            kl, secs = f"{np.nanmean(run[kl_key]):.2e}", f"{run['seconds'].sum():.0f}"
+        moved = name not in ("start", "RLEPSO.pkl")
+        rows.append((label, f"{log.mean():.3f}", *pkl_cols,
+                     "-" if name == "start" else f"{paired_bootstrap(log, logs['start']):.2f}",
+                     f"{sg.mean():.3f}", f"{np.abs(mu - 0.5).mean():.3f}", rms(mu - mu0) if moved else "-",
+                     rms(sg - s0) if moved else "-", kl, secs))
+    marks = sorted({1, *range(5, epochs + 1, 5), epochs})
+    sigma_rows = [(WAY_NAMES[way], *[f"{r[0]['sigma'][e * 8 - 1].mean():.3f}" for e in marks])
+                  for way, r in ways.items() if r]
+    cost_rows = [(WAY_NAMES[way], *[f"{v:.2f}" for v in epoch_stats(r, 'log_cost', epochs)[0][[e - 1 for e in marks]]])
+                 for way, r in ways.items() if r]
+    lines = [LONG_NOTE.format(envs=envs, epochs=epochs, episodes=epochs * 8),
+             f"Test: the {logs['start'].shape[0]} test problems, {runs_} paired runs each, in jppo's env (float64); "
+             f"'start' is the common initial policy; P from the paired bootstrap over runs.",
+             *[f"Crashed inside MetaBox's code: {c}" for c in crashes]]
+    if not have_metabox:
+        lines.append("MetaBox's two ways skipped: metaevobox or torch does not import here (JPPO_METABOX_SRC).")
+    plot = {"ways": {w: r[0] for w, r in ways.items() if r}, "shapes": shapes, "logs": logs}
+    return lines, rows, (("way", *[f"σ after epoch {e}" for e in marks]), sigma_rows), \
+        (("way", *[f"train log10 cost, epoch {e}" for e in marks]), cost_rows), plot
+
+
+def figure(pretrained: dict, move_curves: dict, ways: dict, scale: Scale, long: dict | None = None):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 3, figsize=(16, 8.5))
+    fig, axes = plt.subplots(3, 3, figsize=(16, 12.5))
     ax = axes[0][0]
     if pretrained:
         x = np.arange(len(pretrained["fids"]))
@@ -661,6 +751,31 @@ def figure(pretrained: dict, move_curves: dict, ways: dict, scale: Scale):
     ax.set_title("3. actor's mean σ after each batch episode", fontsize=9)
     ax.set_xlabel("batch episode", fontsize=8)
     ax.legend(fontsize=6)
+    if long is not None:
+        ax = axes[2][0]
+        for way, r in long["ways"].items():
+            ax.plot(np.arange(1, len(r["sigma"]) + 1), r["sigma"].mean(axis=(1, 2)), color=f"C{WAYS.index(way)}",
+                    label=WAY_NAMES[way], lw=1)
+        if "RLEPSO.pkl" in long["shapes"]:
+            ax.axhline(long["shapes"]["RLEPSO.pkl"][1].mean(), color="black", lw=2, label="RLEPSO.pkl")
+        ax.set_title("5. whole budget: actor's mean σ after each batch episode", fontsize=9)
+        ax.set_xlabel("batch episode", fontsize=8)
+        ax.legend(fontsize=6)
+        ax = axes[2][1]
+        for k, name in enumerate(long["shapes"]):
+            style = dict(color="black", lw=2) if name == "RLEPSO.pkl" else dict(color="grey", ls="--") \
+                if name == "start" else dict(color=f"C{WAYS.index(name)}", lw=1.5)
+            ax.plot(t, long["shapes"][name][1].mean(axis=1), label=WAY_NAMES.get(name, name), **style)
+        ax.set_title("5. whole budget: mean σ vs fes/maxFEs at the end", fontsize=9)
+        ax.set_xlabel("fes / maxFEs", fontsize=8)
+        ax.legend(fontsize=6)
+        ax = axes[2][2]
+        names = list(long["logs"])
+        m = [long["logs"][n].mean() for n in names]
+        ax.bar(range(len(names)), m, color=["grey" if n == "start" else "black" if n == "RLEPSO.pkl" else
+                                             f"C{WAYS.index(n)}" for n in names])
+        ax.set_xticks(range(len(names)), [n if n not in WAYS else n + " end" for n in names], fontsize=7)
+        ax.set_title("5. mean log10 final test cost (lower is better)", fontsize=9)
     for ax in axes.ravel():
         ax.tick_params(labelsize=7)
         if not ax.has_data():
@@ -703,13 +818,23 @@ def run(out_dir: Path, scale: Scale, cache: Path, name: str = "metabox_parity"):
                    f"{mb_s * n:.0f}")]
     sections.append(("4. Wall-clock", ("what", "s per episode (median)", "vs jppo", "s in all"), clock,
                      [report.machine()]))
+    long = section_long(cache, scale)
+    if long is None:
+        sections.append(("5. The whole budget from one start, three ways", ("-",), [], ["Not run at this scale (long_seeds 0)."]))
+    else:
+        lines5, rows5, (sigma_header, sigma_rows), (cost_header, cost_rows), long = long
+        sections += [("5. The whole budget from one start, three ways: test costs and how far each moved", LONG_HEADER,
+                      rows5, lines5),
+                     ("5. Mean σ of the actor (over t ∈ [0, 1] and the 35 dims) during training", sigma_header,
+                      sigma_rows, []),
+                     ("5. Mean log10 final train cost per epoch", cost_header, cost_rows, [])]
     report.write(out_dir, name,
                  title="MetaBox parity: RLEPSO on bbob-10D (difficult split)",
                  header=("test problem", "jppo env: mean log10 cost ± SE", "MetaBox env: mean log10 cost ± SE",
                          "z (Δ / SE)", "within 3 SE"), rows=rows1,
                  notes=[*scale_notes(scale), "", "## 1. MetaBox's pretrained RLEPSO.pkl, jppo's env vs MetaBox's",
                         *lines1],
-                 sections=sections, figure=figure(pretrained, move_curves, ways, scale))
+                 sections=sections, figure=figure(pretrained, move_curves, ways, scale, long))
 
 
 MOVEMENT_NOTE = ("RLEPSO's state is fes/maxFEs alone, so the actor is a schedule of 35 (μ, σ) pairs; 'start' rows are "

@@ -51,8 +51,11 @@ def metabox_problems(module, dim: int) -> dict:
     return problems
 
 
-def metabox_final_costs(agent, fids, runs: int) -> np.ndarray:
-    """[problems, runs] final costs of MetaBox's agent on its numpy GLEET optimizer (Tester conventions)."""
+def metabox_final_costs(agent, fids, runs: int, cache: Path | None = None) -> np.ndarray:
+    """[problems, runs] final costs of MetaBox's agent on its numpy GLEET optimizer (Tester conventions).
+
+    With `cache`, each problem's runs are kept in `cache/metabox_F{fid}_runs{runs}.npy` and read back on the
+    next call (MetaBox's side takes about an hour; a stopped run resumes at the next problem)."""
     import torch
 
     from metaevobox.environment.basic_environment import PBO_Env
@@ -64,12 +67,20 @@ def metabox_final_costs(agent, fids, runs: int) -> np.ndarray:
                                    device="cpu", dim=DIM)
     out = np.zeros((len(fids), runs))
     for p, fid in enumerate(fids):
+        path = cache / f"metabox_F{fid}_runs{runs}.npy" if cache else None
+        if path is not None and path.exists():
+            out[p] = np.load(path)
+            continue
         for r in range(runs):
             seed = r + 1
             torch.manual_seed(seed)
             np.random.seed(seed)
             env = PBO_Env(problems[fid], optimizer_class(config))
             out[p, r] = agent.rollout_episode(env, seed)["cost"][-1]
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, out[p])
+            print(f"MetaBox F{fid}: {runs} runs done", flush=True)
     return out
 
 
@@ -104,22 +115,32 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=51)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "gleet_parity.md")
     parser.add_argument("--weights", type=Path, default=None, help="GLEET.npz (default: convert the shipped GLEET.pkl)")
+    parser.add_argument("--cache", type=Path, default=Path(__file__).parent / "results" / "gleet_parity",
+                        help="where MetaBox's per-problem final costs are kept between runs")
+    parser.add_argument("--metabox-only", type=int, nargs="+", metavar="FID", default=None,
+                        help="only fill the cache with MetaBox's runs on these problems (to split the work over processes)")
     args = parser.parse_args(argv)
     src = os.environ.get(metabox_source.ENV)
     if not src:
         parser.error(metabox_source.SKIP_REASON)
     pkl = Path(src) / "model" / "bbob-10D" / "difficult" / "GLEET.pkl"
+    agent = convert_checkpoint.load_agent(str(pkl))
+    _, fids = bbob.bbob_suite(DIM, "difficult", "test")
+    if args.metabox_only:
+        unknown = sorted(set(args.metabox_only) - set(int(f) for f in fids))
+        if unknown:
+            parser.error(f"--metabox-only: {unknown} are not test problems of the difficult split {list(fids)}")
+        metabox_final_costs(agent, args.metabox_only, args.runs, args.cache)
+        return
     npz = args.weights or args.out.with_suffix(".npz")
     if args.weights is None:
         convert_checkpoint.convert(str(pkl), npz)
     weights = read_weights(npz)
-    agent = convert_checkpoint.load_agent(str(pkl))
-    _, fids = bbob.bbob_suite(DIM, "difficult", "test")
     start = time.perf_counter()
     mine = jppo_final_costs(weights, args.runs)
     t_jppo = time.perf_counter() - start
     start = time.perf_counter()
-    theirs = metabox_final_costs(agent, list(fids), args.runs)
+    theirs = metabox_final_costs(agent, list(fids), args.runs, args.cache)
     t_metabox = time.perf_counter() - start
     text, agree = table(list(fids), theirs, mine)
     doc = (f"# MetaBox's shipped GLEET in MetaBox and in jppo (bbob-10D, difficult split, test problems)\n\n"
@@ -127,7 +148,8 @@ def main(argv=None):
            f"Mean log10 final cost ± SE over {args.runs} runs per problem. **Agreement within 3 SE on {agree} of "
            f"{len(fids)} problems.**\n\n{text}\n"
            f"Wall time: jppo {t_jppo:.0f} s (all {len(fids)}×{args.runs} runs one vmapped program, compilation "
-           f"included), MetaBox {t_metabox:.0f} s (one run after another).\n\n{report.machine()}\n")
+           f"included), MetaBox {t_metabox:.0f} s (one run after another; read back from `--cache` where an earlier "
+           f"call ran it, see below).\n\n{report.machine()}\n")
     args.out.write_text(doc)
     if args.weights is None:
         npz.unlink()

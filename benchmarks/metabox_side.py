@@ -212,8 +212,8 @@ class _Scalars:
 class _Recorder:
     """Wraps `agent.train_episode` to keep each batch episode's return, final cost and wall-clock."""
 
-    def __init__(self, agent, x64: bool):
-        self.agent, self.x64, self.inner = agent, x64, agent.train_episode
+    def __init__(self, agent, x64: bool, progress: Path | None = None):
+        self.agent, self.x64, self.inner, self.progress = agent, x64, agent.train_episode, progress
         self.returns, self.final_costs, self.seconds, self.problems, self.mu, self.sigma = [], [], [], [], [], []
         self.scalars = []
         agent.train_episode = self
@@ -237,20 +237,79 @@ class _Recorder:
         mu, sigma = mu_sigma(self.agent, SNAPSHOT_T)
         self.mu.append(mu)
         self.sigma.append(sigma)
+        if self.progress is not None:  # a long run shows (and keeps) its course as it goes
+            cost = np.log10(np.maximum(self.final_costs[-1], 1e-8)).mean()
+            with open(self.progress, "a") as f:
+                f.write(f"{len(self.returns)}\tF{self.problems[-1]}\t{self.returns[-1]:.3f}\t{cost:.3f}\t"
+                        f"{sigma.mean():.4f}\t{np.abs(mu - 0.5).mean():.4f}\t{self.seconds[-1]:.1f}\n")
         return ended, info
 
 
-def train_curves(way: str, seed: int, epochs: int, batch_size: int, work_dir: Path, max_fes: int | None = None):
+def final_networks(agent) -> dict[str, np.ndarray]:
+    """The agent's networks in MetaBox's state_dict layout, flat: 'w:<network>:<torch name>' → array (the
+    torch agent's own state_dict; the compat port's NNX modules under the same names)."""
+    if hasattr(agent.actor, "distribution"):  # the compat port
+        from jppo.metabbo.networks import state_dict
+
+        networks = {name: state_dict(getattr(agent, name)) for name in ("actor", "critic")}
+    else:
+        from compat.convert_checkpoint import agent_weights
+
+        networks = agent_weights(agent).networks
+    return {f"w:{net}:{name}": np.asarray(value) for net, sd in networks.items() for name, value in sd.items()}
+
+
+def weights_from_flat(data) -> "MetaBoxWeights":
+    """Inverse of `final_networks`: a MetaBoxWeights of RLEPSO's layout from a dict/npz with 'w:' keys."""
+    from jppo.metabbo.metabox_checkpoint import MetaBoxWeights
+
+    networks = {"actor": {}, "critic": {}}
+    for key in data:
+        if key.startswith("w:"):
+            _, net, name = key.split(":", 2)
+            networks[net][name] = np.asarray(data[key])
+    return MetaBoxWeights("RLEPSO", networks, {}, 0)
+
+
+@contextlib.contextmanager
+def mended_cost_logs():
+    """MetaBox's RLEPSO.train_episode ends with `np.array(env.get_env_attr('cost'))`, which raises when the
+    envs' cost logs differ in length (RLEPSO_Optimizer appends one entry per log interval, and particle
+    re-initialisations make fes jump unevenly, so an env can end a log entry short). The log is only read
+    back for the returned info, its first and last entries; inside this context each env's log is given as
+    exactly those two, so a long run is not lost to that. Training is untouched."""
+    from metaevobox.baseline.metabbo import rlepso as mb_rlepso
+
+    plain = mb_rlepso.ParallelEnv
+
+    class Mended(plain):
+        def get_env_attr(self, key, id=None):
+            values = super().get_env_attr(key, id)
+            if key != "cost":
+                return values
+            return [[v[0], v[-1]] for v in values]
+
+    mb_rlepso.ParallelEnv = Mended
+    try:
+        yield
+    finally:
+        mb_rlepso.ParallelEnv = plain
+
+
+def train_curves(way: str, seed: int, epochs: int, batch_size: int, work_dir: Path, max_fes: int | None = None,
+                 mend_cost_logs: bool = False):
     """Train a fresh agent (`make_agent(way)`, Trainer seed `metabox_seed(seed)`) with MetaBox's Trainer
     ('single' mode, difficult split) for `epochs` epochs (8 batch episodes of `batch_size` envs each: one
     per train problem). Returns dict of arrays per batch episode: return [E] (mean over the batch),
     final_cost [E, B], problem [E] (BBOB fid), seconds [E], and the actor's mu, sigma [E, 21, 35] after it
     (at states `SNAPSHOT_T`), and per batch episode the mean over its learning steps of each TensorBoard
-    scalar in `TB_TAGS` (keys 'tb:<tag>'), as the agent logs them (pre-clip gradient norms, losses, KL)."""
+    scalar in `TB_TAGS` (keys 'tb:<tag>'), as the agent logs them (pre-clip gradient norms, losses, KL);
+    and the final networks (`final_networks`). `mend_cost_logs`: see `mended_cost_logs`."""
     from metaevobox import Trainer
     from metaevobox.environment.optimizer.rlepso_optimizer import RLEPSO_Optimizer
     from metaevobox.environment.problem.utils import construct_problem_set
 
+    work_dir = Path(work_dir).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     cwd = os.getcwd()
     os.chdir(work_dir)  # MetaBox writes agent_model/ and output/ under the working directory
@@ -262,16 +321,20 @@ def train_curves(way: str, seed: int, epochs: int, batch_size: int, work_dir: Pa
         cfg.save_interval = 10**9  # no checkpoints (the recorder wrapped around train_episode does not pickle)
         cfg, datasets = construct_problem_set(cfg)
         agent = make_agent(way, cfg)
-        recorder = _Recorder(agent, x64=(way == "compat"))
+        progress = work_dir / "progress.tsv"  # episode, problem, return, mean log10 final cost, mean σ, mean |μ-0.5|, s
+        progress.write_text("")
+        recorder = _Recorder(agent, x64=(way == "compat"), progress=progress)
         trainer = Trainer(cfg, agent, RLEPSO_Optimizer(cfg), datasets)
-        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+        mend = mended_cost_logs() if mend_cost_logs else contextlib.nullcontext()
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), mend:
             trainer.train()
     finally:
         os.chdir(cwd)
     return {"return": np.array(recorder.returns), "final_cost": np.stack(recorder.final_costs),
             "problem": np.array(recorder.problems), "seconds": np.array(recorder.seconds),
             "mu": np.stack(recorder.mu), "sigma": np.stack(recorder.sigma),
-            **{f"tb:{tag}": np.array(recorder.scalars)[:, i] for i, tag in enumerate(TB_TAGS)}}
+            **{f"tb:{tag}": np.array(recorder.scalars)[:, i] for i, tag in enumerate(TB_TAGS)},
+            **final_networks(agent)}
 
 
 def loop_movement(seed: int, fid_: int, batch: int, reevaluate_at_last_state: bool, episodes: int = 1,

@@ -20,10 +20,12 @@ def test_tiny_run_writes_the_report_and_reuses_its_cache(tmp_path):
     assert "Skipped: MetaBox's RLEPSO.pkl" in text and "MetaBox's two ways skipped" in text
     assert "jppo seed 1 vs jppo's start" in text and "| jppo seed 0 trained |" in text
     assert "training episode: jppo compiled, JAX env" in text
+    assert "| jppo compiled, JAX env | " in text.split("## 5. The whole budget from one start")[1]  # section 5's row
     assert (tmp_path / "metabox_parity_quick.png").stat().st_size > 1000
     curve = np.load(cache / "curve_jppo_s0_e1_b2.npz")
     assert curve["return"].shape == (8,) and curve["final_cost"].shape == (8, 2) and curve["sigma"].shape == (8, 21, 35)
     assert sorted(set(curve["problem"].tolist())) == [1, 2, 3, 5, 15, 16, 17, 21]  # one epoch: each train problem once
+    assert any(k.startswith("end_") for k in curve)  # the final params, for section 5's test
     stamp = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npz")}
     bench.run(tmp_path, TINY, cache, "metabox_parity_quick")  # from the cache: nothing recomputed
     assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npz")} == stamp
