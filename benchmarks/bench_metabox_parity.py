@@ -60,10 +60,22 @@ class Scale:
     problems: int | None = None  # test problems used (None: all 16)
     evaluate_fn: object = None  # jppo's env: f(problem, x) in place of BBOB (tests: a cheap stand-in)
     metabox: bool = True  # run MetaBox's parts when metaevobox imports
+    metabox_costs_way: bool = True  # sections 3 and 5 also run jppo with MetaBox's cost arithmetic
 
 
-def make_env(scale: Scale) -> rlepso.RLEPSOEnv:
-    return rlepso.RLEPSOEnv(reward=rlepso.SUITES[ENV_ID][2], evaluate_fn=scale.evaluate_fn)
+def make_env(scale: Scale, metabox_costs: bool = False) -> rlepso.RLEPSOEnv:
+    """RLEPSO's env on jppo's BBOB (or `scale.evaluate_fn`). `metabox_costs`: costs computed as MetaBox computes
+    them, eval(x) - eval(x*) with the bias in both (in float64 they are then quantised at the bias's spacing,
+    as MetaBox's are), in place of jppo's f(x) - bias evaluated directly."""
+    evaluate = scale.evaluate_fn
+    if metabox_costs:
+        from functools import partial
+
+        from jppo.metabbo import bbob
+
+        evaluate = (partial(bbob.evaluate, bias=True) if scale.evaluate_fn is None
+                    else lambda problem, x: scale.evaluate_fn(problem, x) + problem.bias)
+    return rlepso.RLEPSOEnv(reward=rlepso.SUITES[ENV_ID][2], evaluate_fn=evaluate)
 
 
 def with_metabox(scale: Scale) -> bool:
@@ -225,11 +237,11 @@ def train_config(scale: Scale, num_envs: int, windows: int, seed: int = 0, init:
                   difficulty=DIFFICULTY, total_steps=windows * num_envs * 10, seed=seed, init=init)
 
 
-def make_trainer(config, scale: Scale):
+def make_trainer(config, scale: Scale, metabox_costs: bool = False):
     from jppo.nstep import NStepTrainer
 
     _, params = rlepso.train_suite(ENV_ID, DIFFICULTY)
-    return NStepTrainer(config, env=make_env(scale), env_params=params.replace(max_fes=scale.max_fes))
+    return NStepTrainer(config, env=make_env(scale, metabox_costs), env_params=params.replace(max_fes=scale.max_fes))
 
 
 def _flat(tree) -> dict:
@@ -422,8 +434,10 @@ def torch_inits(cache: Path, policy, count: int):
 
 # ---------------------------------------------------------------- training curves, three ways
 
-WAYS = ("jppo", "compat", "metabox")
-WAY_NAMES = {"jppo": "jppo compiled, JAX env", "compat": "compat PPO_Agent, MetaBox's Trainer + numpy env",
+WAYS = ("jppo", "jppo_mbcost", "compat", "metabox")
+JPPO_WAYS = ("jppo", "jppo_mbcost")
+WAY_NAMES = {"jppo": "jppo compiled, JAX env", "jppo_mbcost": "jppo compiled, JAX env, MetaBox's cost arithmetic",
+             "compat": "compat PPO_Agent, MetaBox's Trainer + numpy env",
              "metabox": "MetaBox's torch RLEPSO as shipped"}
 
 
@@ -443,14 +457,15 @@ def _initial_params(trainer, config, weights):
 JPPO_DIAGNOSTICS = ("policy_loss", "value_loss", "approx_kl_metabox", "clip_fraction", "entropy")
 
 
-def jppo_curves(scale: Scale, seed: int, weights=None) -> dict:
+def jppo_curves(scale: Scale, seed: int, weights=None, metabox_costs: bool = False) -> dict:
     """jppo's compiled trainer (float64, as MetaBox) on the section-3 setting, one window per call: per batch
-    episode the mean return, the final costs [B], the problem's fid, seconds, and the actor's μ, σ after it."""
+    episode the mean return, the final costs [B], the problem's fid, seconds, and the actor's μ, σ after it;
+    the final params ('end_*'). `metabox_costs`: see `make_env`."""
     from jppo import batching
 
     episodes = scale.curve_epochs * 8
     config = train_config(scale, scale.curve_envs, windows=episodes * 25, seed=seed)
-    trainer = make_trainer(config, scale)
+    trainer = make_trainer(config, scale, metabox_costs)
     state = jax.jit(trainer.init)(jax.random.key(seed))
     params = _initial_params(trainer, config, weights)
     if params is not None:
@@ -490,16 +505,16 @@ def curves(cache: Path, scale: Scale, long: bool = False, ways=WAYS) -> tuple[di
     scale = dataclasses.replace(scale, curve_epochs=epochs, curve_envs=envs)
     result, crashes = {}, []
     for way in ways:
-        if way != "jppo" and not have_metabox:
+        if (way not in JPPO_WAYS and not have_metabox) or (way == "jppo_mbcost" and not scale.metabox_costs_way):
             continue
         runs, seed = [], 0
-        while len(runs) < seeds and seed < seeds + (2 if way != "jppo" else 0):
+        while len(runs) < seeds and seed < seeds + (0 if way in JPPO_WAYS else 2):
             path = cache / f"curve_{way}_s{seed}_e{epochs}_b{envs}.npz"
             crash = path.with_suffix(".crash.txt")
-            if way == "jppo":
+            if way in JPPO_WAYS:
                 weights = metabox_side.init_weights(seed) if have_metabox else None
                 with jax.enable_x64(True):
-                    runs.append(cached(path, lambda: jppo_curves(scale, seed, weights)))
+                    runs.append(cached(path, lambda: jppo_curves(scale, seed, weights, way == "jppo_mbcost")))
             elif not crash.exists():
                 try:
                     runs.append(cached(path, lambda: metabox_side.train_curves(
@@ -535,7 +550,7 @@ def section_curves(cache: Path, scale: Scale):
              f"{scale.curve_seeds} seeds; lr 1e-5, MetaBox's bootstrap, float64 in every way. Seed s: MetaBox's "
              f"Trainer seed {metabox_side.metabox_seed(0)} + s, and all three ways start from the same networks, "
              f"torch's initialisation under that seed (compat and jppo load its weights)."]
-    if len(ways) < len(WAYS):
+    if "compat" not in ways:
         lines.append(f"MetaBox's two ways skipped: {metabox_side.__name__} needs metaevobox and torch; jppo starts "
                      f"from its own initialisation.")
     for note in crashes:
@@ -549,12 +564,13 @@ def section_curves(cache: Path, scale: Scale):
         rows = [(e + 1, *[f"{s[:, e].mean():.3f} ± {s[:, e].std(ddof=1) if len(s) > 1 else 0:.3f}"
                           for s in stats.values()]) for e in range(epochs)]
         tables.append((f"Per epoch: {label}, mean ± sd over seeds", header, rows))
-        if "compat" in stats:
-            a, b = stats["jppo"], stats["compat"]
-            spread = np.sqrt(a.std(axis=0, ddof=1) ** 2 + b.std(axis=0, ddof=1) ** 2)
-            inside = int((np.abs(a.mean(0) - b.mean(0)) <= spread).sum())
-            lines.append(f"{label}: jppo and compat differ by less than their seed-to-seed spread "
-                         f"(√(sd_jppo² + sd_compat²)) in {inside} of {epochs} epochs.")
+        for way in JPPO_WAYS:
+            if "compat" in stats and way in stats:
+                a, b = stats[way], stats["compat"]
+                spread = np.sqrt(a.std(axis=0, ddof=1) ** 2 + b.std(axis=0, ddof=1) ** 2)
+                inside = int((np.abs(a.mean(0) - b.mean(0)) <= spread).sum())
+                lines.append(f"{label}: {WAY_NAMES[way]} and compat differ by less than their seed-to-seed spread "
+                             f"(√(sd_jppo² + sd_compat²)) in {inside} of {epochs} epochs.")
     move_rows = []
     for way, runs in ways.items():
         mu_end, sig_end = np.stack([r["mu"][-1] for r in runs]), np.stack([r["sigma"][-1] for r in runs])
@@ -591,7 +607,8 @@ RETURN_NOTE = ("Why returns can differ where final costs agree: the ±1 reward c
                "(100-2500), so its costs are quantised at the bias's float64 spacing (1e-14 to 5e-13) and "
                "improvements below that earn -1; jppo's envs evaluate f(x) - bias directly "
                "(`bbob.evaluate(bias=False)`, which keeps float32 costs exact), so a swarm settled in an optimum "
-               "keeps earning +1 there (see F1 and F21 in the per-problem table) at the same final cost.")
+               "keeps earning +1 there (see F1 and F21 in the per-problem table) at the same final cost. The way with MetaBox's cost arithmetic computes them as MetaBox does "
+               "(eval(x) - eval(x*), bias in both, float64): it should then agree on returns too.")
 
 
 DIAGNOSTICS = (("approx KL 0.5·Δlogπ² per learning step", "train/approx_kl", "approx_kl_metabox"),
@@ -608,7 +625,7 @@ def diagnostics_table(ways: dict):
             return "-"
         return f"{np.nanmean(np.concatenate([np.asarray(r[key], float) for r in runs])):.4g}"
 
-    rows = [(label, *[cell(runs, jkey if way == "jppo" else f"tb:{mkey}" if mkey else None)
+    rows = [(label, *[cell(runs, jkey if way in JPPO_WAYS else f"tb:{mkey}" if mkey else None)
                       for way, runs in ways.items()]) for label, mkey, jkey in DIAGNOSTICS]
     return ("Per learning step (means over all batch episodes and seeds)", ("quantity", *[WAY_NAMES[w] for w in ways]),
             rows)
@@ -665,7 +682,7 @@ def section_long(cache: Path, scale: Scale):
             methods["RLEPSO.pkl"] = pretrained_params(weights)[2]
         for way, runs in ways.items():
             if runs:
-                methods[way] = (_unflat(runs[0], "end_", template) if way == "jppo" else
+                methods[way] = (_unflat(runs[0], "end_", template) if way in JPPO_WAYS else
                                 _initial_params(trainer, config, metabox_side.weights_from_flat(runs[0])))
         runs_ = scale.train_runs or scale.runs
         ev = evaluate_many(cache, f"eval_long_e{epochs}_b{envs}_r{runs_}_{'_'.join(methods).replace('.', '')}",
@@ -686,7 +703,7 @@ def section_long(cache: Path, scale: Scale):
         run = ways.get(name, [None])[0] if name in ways else None
         kl, secs = "-", "-"
         if run is not None:
-            kl_key = "approx_kl_metabox" if name == "jppo" else "tb:train/approx_kl"
+            kl_key = "approx_kl_metabox" if name in JPPO_WAYS else "tb:train/approx_kl"
             kl, secs = f"{np.nanmean(run[kl_key]):.2e}", f"{run['seconds'].sum():.0f}"
         moved = name not in ("start", "RLEPSO.pkl")
         rows.append((label, f"{log.mean():.3f}", *pkl_cols,

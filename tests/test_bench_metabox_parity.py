@@ -3,6 +3,7 @@ the 24 functions): it runs end to end, writes its report and figure, and a rerun
 
 import dataclasses
 
+import jax
 import numpy as np
 
 from benchmarks import bench_metabox_parity as bench
@@ -10,7 +11,7 @@ from tests.test_rlepso_env import stand_in_evaluate
 
 TINY = dataclasses.replace(bench.QUICK, runs=2, max_fes=300, train_windows=2, train_seeds=2, num_envs=2,
                            curve_epochs=1, curve_envs=2, curve_seeds=2, problems=2, evaluate_fn=stand_in_evaluate,
-                           metabox=False)
+                           metabox=False, metabox_costs_way=False)
 
 
 def test_tiny_run_writes_the_report_and_reuses_its_cache(tmp_path):
@@ -29,6 +30,17 @@ def test_tiny_run_writes_the_report_and_reuses_its_cache(tmp_path):
     stamp = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npz")}
     bench.run(tmp_path, TINY, cache, "metabox_parity_quick")  # from the cache: nothing recomputed
     assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npz")} == stamp
+
+
+def test_metabox_cost_arithmetic_keeps_the_bias_in_both_terms():
+    """The env of the 'MetaBox's cost arithmetic' way: cost = eval(x) - eval(x*), each with the bias, as MetaBox."""
+    from jppo.metabbo import rlepso
+
+    env, plain = bench.make_env(TINY, metabox_costs=True), bench.make_env(TINY)
+    problem = jax.tree.map(lambda leaf: leaf[0], rlepso.train_suite(bench.ENV_ID, bench.DIFFICULTY)[1].problem)
+    x = np.full((3, 10), 0.25)
+    np.testing.assert_allclose(env.evaluate_fn(problem, x), plain.evaluate_fn(problem, x) + problem.bias, rtol=1e-6)
+    np.testing.assert_allclose(env.optimum_fn(problem), plain.optimum_fn(problem) + problem.bias, rtol=1e-6)
 
 
 def test_paired_bootstrap_and_agreement():
