@@ -41,7 +41,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import optax
-from flax import struct
+from flax import nnx, struct
 from jax import lax
 
 from jppo import batching, envs
@@ -138,7 +138,7 @@ class NStepTrainer(UpdateLoop):
         # 'mixed': env i's params for good; else the suite's problems in order, gathered per episode
         self.batch_params = self.env.batch_params(self.env_params, c.num_envs if c.batching == "mixed"
                                                   else self.num_problems)
-        actor, critic = make_networks(self.env, c, jax.random.key(0))
+        actor, critic = nnx.eval_shape(lambda: make_networks(self.env, c, jax.random.key(0)))  # graphs only
         self.policy, _ = policies.split(actor, critic)
         self.optimizer = make_optimizer(c.optimizer, {"actor": c.learning_rate, "critic": c.learning_rate})
         self.loss = LossConfig(value_loss_factor=1.0, vf_coef=c.vf_coef, value_clip=c.value_clip,

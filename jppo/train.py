@@ -153,7 +153,7 @@ class Trainer(UpdateLoop):
         self.base_env = self.env
         self.env = envs.EpisodeStats(envs.AutoReset(self.env))
         c = self.config
-        actor, critic = make_networks(self.env, c, jax.random.key(0))
+        actor, critic = nnx.eval_shape(lambda: make_networks(self.env, c, jax.random.key(0)))  # graphs only
         self.policy, _ = policies.split(actor, critic)
         self.optimizer = make_optimizer(c.optimizer, {"actor": c.learning_rate, "critic": c.learning_rate})
         loss = LossConfig(vf_coef=c.vf_coef, value_clip=c.value_clip, normalize_advantages=c.normalize_advantages)
