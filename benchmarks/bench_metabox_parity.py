@@ -67,15 +67,11 @@ def make_env(scale: Scale, metabox_costs: bool = False) -> rlepso.RLEPSOEnv:
     """RLEPSO's env on jppo's BBOB (or `scale.evaluate_fn`). `metabox_costs`: costs computed as MetaBox computes
     them, eval(x) - eval(x*) with the bias in both (in float64 they are then quantised at the bias's spacing,
     as MetaBox's are), in place of jppo's f(x) - bias evaluated directly."""
-    evaluate = scale.evaluate_fn
-    if metabox_costs:
-        from functools import partial
-
-        from jppo.metabbo import bbob
-
-        evaluate = (partial(bbob.evaluate, bias=True) if scale.evaluate_fn is None
-                    else lambda problem, x: scale.evaluate_fn(problem, x) + problem.bias)
-    return rlepso.RLEPSOEnv(reward=rlepso.SUITES[ENV_ID][2], evaluate_fn=evaluate)
+    reward = rlepso.SUITES[ENV_ID][2]
+    if scale.evaluate_fn is None:
+        return rlepso.RLEPSOEnv(reward=reward, metabox_costs=metabox_costs)
+    evaluate = (lambda problem, x: scale.evaluate_fn(problem, x) + problem.bias) if metabox_costs else scale.evaluate_fn
+    return rlepso.RLEPSOEnv(reward=reward, evaluate_fn=evaluate)
 
 
 def with_metabox(scale: Scale) -> bool:

@@ -51,11 +51,13 @@ def metabox_problems(module, dim: int) -> dict:
     return problems
 
 
-def metabox_final_costs(agent, fids, runs: int, cache: Path | None = None) -> np.ndarray:
-    """[problems, runs] final costs of MetaBox's agent on its numpy GLEET optimizer (Tester conventions).
+def metabox_final_costs(agent, fids, runs: int, cache: Path | None = None) -> tuple[np.ndarray, list]:
+    """`([problems, runs] final costs, [problems] seconds or None)` of MetaBox's agent on its numpy GLEET
+    optimizer (Tester conventions).
 
-    With `cache`, each problem's runs are kept in `cache/metabox_F{fid}_runs{runs}.npy` and read back on the
-    next call (MetaBox's side takes about an hour; a stopped run resumes at the next problem)."""
+    With `cache`, each problem's runs are kept in `cache/metabox_F{fid}_runs{runs}.npy` (and their wall time
+    in a `.seconds` file beside it) and read back on the next call (MetaBox's side takes about an hour; a
+    stopped run resumes at the next problem)."""
     import torch
 
     from metaevobox.environment.basic_environment import PBO_Env
@@ -65,23 +67,28 @@ def metabox_final_costs(agent, fids, runs: int, cache: Path | None = None) -> np
     problems = metabox_problems(module, DIM)
     config = types.SimpleNamespace(maxFEs=MAX_FES, n_logpoint=50, log_interval=MAX_FES // 50, full_meta_data=False,
                                    device="cpu", dim=DIM)
-    out = np.zeros((len(fids), runs))
+    out, seconds = np.zeros((len(fids), runs)), []
     for p, fid in enumerate(fids):
         path = cache / f"metabox_F{fid}_runs{runs}.npy" if cache else None
         if path is not None and path.exists():
             out[p] = np.load(path)
+            timing = path.with_suffix(".seconds")
+            seconds.append(float(timing.read_text()) if timing.exists() else None)
             continue
+        start = time.perf_counter()
         for r in range(runs):
             seed = r + 1
             torch.manual_seed(seed)
             np.random.seed(seed)
             env = PBO_Env(problems[fid], optimizer_class(config))
             out[p, r] = agent.rollout_episode(env, seed)["cost"][-1]
+        seconds.append(time.perf_counter() - start)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, out[p])
-            print(f"MetaBox F{fid}: {runs} runs done", flush=True)
-    return out
+            path.with_suffix(".seconds").write_text(f"{seconds[-1]:.1f}\n")
+            print(f"MetaBox F{fid}: {runs} runs done in {seconds[-1]:.0f} s", flush=True)
+    return out, seconds
 
 
 def jppo_final_costs(weights, runs: int, seed: int = 0) -> np.ndarray:
@@ -139,17 +146,18 @@ def main(argv=None):
     start = time.perf_counter()
     mine = jppo_final_costs(weights, args.runs)
     t_jppo = time.perf_counter() - start
-    start = time.perf_counter()
-    theirs = metabox_final_costs(agent, list(fids), args.runs, args.cache)
-    t_metabox = time.perf_counter() - start
+    theirs, seconds = metabox_final_costs(agent, list(fids), args.runs, args.cache)
+    timed = [s for s in seconds if s is not None]
+    t_metabox = (f"MetaBox {sum(timed) / (len(timed) * args.runs):.2f} s per episode, one after another (over the "
+                 f"{len(timed)} problems whose time the cache holds)" if timed else
+                 "MetaBox's time per episode not recorded (its runs were read back from an older cache)")
     text, agree = table(list(fids), theirs, mine)
     doc = (f"# MetaBox's shipped GLEET in MetaBox and in jppo (bbob-10D, difficult split, test problems)\n\n"
            f"`JPPO_METABOX_SRC=… python -m benchmarks.gleet_parity --runs {args.runs}`: {__doc__.split(chr(10) + chr(10), 2)[2]}\n"
            f"Mean log10 final cost ± SE over {args.runs} runs per problem. **Agreement within 3 SE on {agree} of "
            f"{len(fids)} problems.**\n\n{text}\n"
            f"Wall time: jppo {t_jppo:.0f} s (all {len(fids)}×{args.runs} runs one vmapped program, compilation "
-           f"included), MetaBox {t_metabox:.0f} s (one run after another; read back from `--cache` where an earlier "
-           f"call ran it, see below).\n\n{report.machine()}\n")
+           f"included); {t_metabox}.\n\n{report.machine()}\n")
     args.out.write_text(doc)
     if args.weights is None:
         npz.unlink()

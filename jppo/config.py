@@ -49,7 +49,10 @@ class TrainConfig:
     'mixed' env i on problem i mod N, every batch; 'single' (MetaBox's default) all envs on one
     problem, the problems taken in an order reshuffled every epoch; 'multi' num_envs different
     problems per batch, same epochs (`jppo.batching`). `difficulty` picks a problem suite's train
-    split ('easy', 'difficult', 'all' for BBOB); empty means the env's own default.
+    split ('easy', 'difficult', 'all' for BBOB); empty means the env's own default. `metabox_costs`
+    (RLEPSO envs) computes costs as MetaBox does, (f(x) + bias) - (f(x*) + bias), so that the ±1 reward
+    sees what MetaBox's sees (run in float64, JAX_ENABLE_X64=1, for MetaBox's spacing:
+    `jppo.metabbo.rlepso.RLEPSOEnv`); `jppo eval` reports exact costs either way.
     `init` starts the MLP actors and critics 'orthogonal' (PPO practice: orthogonal weights, the
     policy head scaled by 0.01, so every bounded actor starts at μ = 0.5 everywhere) or 'torch'
     (torch's `nn.Linear` default, W, b ~ U(±1/√fan_in), no head scaling: where MetaBox's agents
@@ -87,6 +90,7 @@ class TrainConfig:
     batching: str = "mixed"
     init: str = "orthogonal"
     difficulty: str = ""
+    metabox_costs: bool = False
     seed: int = 0
 
     def __post_init__(self):
@@ -129,6 +133,9 @@ class TrainConfig:
         if self.scale_rewards_per_env and self.batching != "mixed":
             raise ValueError(f"scale_rewards_per_env keeps each env's return statistics, which needs env i to keep "
                              f"its problem: batching='mixed', got {self.batching!r}")
+        if self.metabox_costs and not self.env_id.startswith("rlepso-"):
+            raise ValueError(f"metabox_costs is an option of the RLEPSO envs (rlepso-bbob10d, ...), "
+                             f"not of {self.env_id!r}")
         if not isinstance(self.difficulty, str):
             raise ValueError(f"difficulty must be a string (the suite's split; empty for its default), "
                              f"got {self.difficulty!r}")
@@ -146,8 +153,10 @@ class TrainConfig:
 
     @property
     def env_options(self) -> dict:
-        """Options for the env's factory (`jppo.envs.make`): a problem suite's difficulty, when set."""
-        return {"difficulty": self.difficulty} if self.difficulty else {}
+        """Options for the env's factory (`jppo.envs.make`): a problem suite's difficulty, when set, and
+        MetaBox's cost arithmetic, when asked for."""
+        options = {"difficulty": self.difficulty} if self.difficulty else {}
+        return {**options, "metabox_costs": True} if self.metabox_costs else options
 
     @property
     def num_updates(self) -> int:

@@ -479,3 +479,29 @@ def test_bad_params_raise():
         RLEPSOEnv(evaluate_fn=stand_in_evaluate, n_groups=0)
     with pytest.raises(ValueError, match="group_stride"):
         RLEPSOEnv(evaluate_fn=stand_in_evaluate, group_stride=8)
+
+
+def test_metabox_cost_arithmetic_is_an_option_of_the_env_config_and_cli():
+    """`metabox_costs`: cost = (f(x) + bias) - (f(x*) + bias), MetaBox's arithmetic, from the CLI to the env."""
+    import argparse
+
+    from jppo import cli
+    from jppo.config import TrainConfig
+    from jppo.metabbo import bbob
+    from jppo.envs import make
+
+    env, params = make("rlepso-bbob10d", difficulty="difficult", metabox_costs=True)
+    assert env.metabox_costs and not make("rlepso-bbob10d")[0].metabox_costs
+    problem = jax.tree.map(lambda leaf: leaf[0], params.problem)
+    x = jnp.zeros((2, 10))
+    exact = bbob.evaluate(problem, x, bias=False)
+    np.testing.assert_allclose(env.evaluate_fn(problem, x), exact + problem.bias, rtol=1e-6)
+    flags = argparse.ArgumentParser()
+    flags.add_argument("--config")
+    cli._add_config_flags(flags)
+    config = cli.build_config(flags.parse_args(["--env", "rlepso-bbob10d", "--metabox-costs"]))
+    assert config.metabox_costs and config.env_options["metabox_costs"] is True
+    with pytest.raises(ValueError, match="metabox_costs is an option of the RLEPSO envs"):
+        TrainConfig(env_id="gleet-bbob10d", metabox_costs=True)
+    with pytest.raises(ValueError, match="give it or evaluate_fn, not both"):
+        rlepso.RLEPSOEnv(evaluate_fn=exact, metabox_costs=True)

@@ -86,8 +86,8 @@ from jax import lax
 
 from jppo.envs.base import Box, default_float
 from jppo.metabbo.swarm import (InitDraws, SwarmEnv, bounds, check_budget, cost_history, default_evaluate, dim_of,
-                                max_generations, new_cost_log, register_suites, rollout, sample_init_draws,
-                                select_problem, uniform, update_bests, update_cost_log)
+                                evaluate_with_bias, max_generations, new_cost_log, register_suites, rollout,
+                                sample_init_draws, select_problem, uniform, update_bests, update_cost_log)
 
 ACTIONS_PER_GROUP = 7
 
@@ -329,6 +329,11 @@ class RLEPSOEnv(SwarmEnv):
 
     `evaluate_fn(problem, x[..., D]) -> f(x)[...]` defaults to `jppo.metabbo.bbob.evaluate(..., bias=False)`;
     `optimum_fn(problem) -> f*` defaults to f(problem.shift), as MetaBox's ``problem.optimum``.
+    `metabox_costs=True` evaluates with the bias instead, so that cost = (f(x) + bias) - (f(x*) + bias) as
+    MetaBox computes it: in float64 costs are then quantised at the bias's spacing (1e-14 to 5e-13) exactly
+    as MetaBox's are, and the ±1 reward gives -1 for improvements below it where exact costs give +1 (a
+    settled swarm keeps "improving" in the last bits). It is what makes jppo train as MetaBox does
+    (benchmarks/results/metabox_parity.md §5); in float32 the spacing is 1e-5 to 2e-4, coarser than MetaBox's.
     Observation [fes / maxFEs]; reward `"sign"` (±1, MetaBox's), `"log"` (the fall of log10 c(gbest))
     or `"relative"` (the fall of c(gbest) over its initial value);
     info: `cost` (best cost so far, c(gbest)) and `fes`.
@@ -338,7 +343,7 @@ class RLEPSOEnv(SwarmEnv):
     REWARDS = ("sign", "log", "relative")
 
     def __init__(self, evaluate_fn: Callable | None = None, optimum_fn: Callable | None = None,
-                 n_groups: int = 5, group_stride: int | None = None, reward: str = "sign"):
+                 n_groups: int = 5, group_stride: int | None = None, reward: str = "sign", metabox_costs: bool = False):
         if reward not in self.REWARDS:
             raise ValueError(f"reward must be one of {self.REWARDS}, got {reward!r}")
         self.reward = reward
@@ -349,7 +354,10 @@ class RLEPSOEnv(SwarmEnv):
                 (n_groups - 1) * group_stride + ACTIONS_PER_GROUP > ACTIONS_PER_GROUP * n_groups:
             raise ValueError(f"group_stride must be an integer in [0, 7] so every group's 7 actions exist, "
                              f"got {group_stride!r}")
-        self.evaluate_fn = evaluate_fn or default_evaluate
+        if metabox_costs and evaluate_fn is not None:
+            raise ValueError("metabox_costs=True picks the evaluation (BBOB with its bias); give it or evaluate_fn, not both")
+        self.metabox_costs = metabox_costs
+        self.evaluate_fn = evaluate_fn or (evaluate_with_bias if metabox_costs else default_evaluate)
         self.optimum_fn = optimum_fn or (lambda problem: self.evaluate_fn(problem, problem.shift))
         self.n_groups = n_groups
         self.group_stride = group_stride
@@ -422,13 +430,13 @@ SUITES = {f"rlepso-bbob{dim}d{suffix}": (dim, max_fes, reward)
           for suffix, reward in (("", "sign"), ("-log", "log"), ("-rel", "relative"))}
 
 
-def suite(env_id: str, split: str = "train", difficulty: str = "easy"):
+def suite(env_id: str, split: str = "train", difficulty: str = "easy", metabox_costs: bool = False):
     """`(env, params, fids)` for a registered RLEPSO id on one split of MetaBox's bbob suite."""
     from jppo.metabbo import bbob
 
     dim, max_fes, reward = SUITES[env_id]
     problems, fids = bbob.bbob_suite(dim, difficulty, split)
-    return RLEPSOEnv(reward=reward), RLEPSOParams(problem=problems, max_fes=max_fes), fids
+    return RLEPSOEnv(reward=reward, metabox_costs=metabox_costs), RLEPSOParams(problem=problems, max_fes=max_fes), fids
 
 
 def baseline(env: RLEPSOEnv):
@@ -437,9 +445,10 @@ def baseline(env: RLEPSOEnv):
     return "plain PSO", PlainPSO(evaluate_fn=env.evaluate_fn), lambda key, obs: jnp.zeros(35, obs.dtype)
 
 
-def train_suite(env_id: str, difficulty: str = "easy"):
-    """`(env, params)` on the train split of `difficulty`: what `jppo.envs.make(env_id, difficulty=...)` gives."""
-    return suite(env_id, "train", difficulty)[:2]
+def train_suite(env_id: str, difficulty: str = "easy", metabox_costs: bool = False):
+    """`(env, params)` on the train split of `difficulty`: what `jppo.envs.make(env_id, difficulty=...,
+    metabox_costs=...)` gives."""
+    return suite(env_id, "train", difficulty, metabox_costs)[:2]
 
 
 register_suites(SUITES, train_suite)

@@ -138,6 +138,13 @@ def default_evaluate(problem, x):
     return bbob.evaluate(problem, x, bias=False)  # costs f(x) - f(x*) keep their float32 precision
 
 
+def evaluate_with_bias(problem, x):
+    """f(x) with its bias, as MetaBox's problems evaluate (MetaBox's cost arithmetic: eval(x) - optimum)."""
+    from jppo.metabbo import bbob
+
+    return bbob.evaluate(problem, x, bias=True)
+
+
 def select_problem(problem, key):
     """One problem of a suite (leading axis on every leaf), drawn uniformly; a single problem as is."""
     if jnp.ndim(problem.shift) == 1:
