@@ -61,6 +61,7 @@ class Scale:
     evaluate_fn: object = None  # jppo's env: f(problem, x) in place of BBOB (tests: a cheap stand-in)
     metabox: bool = True  # run MetaBox's parts when metaevobox imports
     metabox_costs_way: bool = True  # sections 3 and 5 also run jppo with MetaBox's cost arithmetic
+    train_metabox_costs: bool = False  # section 2 trains with MetaBox's cost arithmetic, in float64 as MetaBox
 
 
 def make_env(scale: Scale, metabox_costs: bool = False) -> rlepso.RLEPSOEnv:
@@ -79,7 +80,7 @@ def with_metabox(scale: Scale) -> bool:
 
 
 FULL = Scale(runs=51, max_fes=20000, train_windows=4800, train_seeds=3, num_envs=16, curve_epochs=7, curve_envs=4,
-             curve_seeds=3)
+             curve_seeds=3, train_metabox_costs=True)
 QUICK = Scale(runs=3, max_fes=1000, train_windows=4, train_seeds=2, num_envs=2, curve_epochs=1, curve_envs=2,
               curve_seeds=2, train_runs=3, problems=2, long_epochs=1, long_envs=2)
 
@@ -224,13 +225,15 @@ def _agreement(fids, jp_log, mb_log):
 # ---------------------------------------------------------------- jppo trained with MetaBox's settings
 
 
-def train_config(scale: Scale, num_envs: int, windows: int, seed: int = 0, init: str = "torch"):
+def train_config(scale: Scale, num_envs: int, windows: int, seed: int = 0, init: str = "torch",
+                 metabox_costs: bool = False):
     """The `rlepso-bbob10d` preset with MetaBox's RLEPSO run: lr 1e-5, MetaBox's bootstrap at termination,
     'single' batching on the difficult split, networks started as torch starts them (the preset's init)."""
     from jppo.config import preset
 
     return preset(ENV_ID, learning_rate=1e-5, bootstrap_terminal=True, num_envs=num_envs, batching="single",
-                  difficulty=DIFFICULTY, total_steps=windows * num_envs * 10, seed=seed, init=init)
+                  difficulty=DIFFICULTY, total_steps=windows * num_envs * 10, seed=seed, init=init,
+                  metabox_costs=metabox_costs)
 
 
 def make_trainer(config, scale: Scale, metabox_costs: bool = False):
@@ -256,19 +259,28 @@ def train_jppo(cache: Path, scale: Scale):
     """Section 2's run: `(config, trainer, start params [S,...], trained params [S,...], metrics, seconds)`."""
     from jppo.fit import fit
 
-    config = train_config(scale, scale.num_envs, scale.train_windows)
-    trainer = make_trainer(config, scale)
-    start = start_params(trainer, config, scale.train_seeds)
+    mbcost = scale.train_metabox_costs
+    config = train_config(scale, scale.num_envs, scale.train_windows, metabox_costs=mbcost)
+    trainer = make_trainer(config, scale, metabox_costs=mbcost)
+    with jax.enable_x64(mbcost):
+        start = start_params(trainer, config, scale.train_seeds)
 
     def run():
         result = fit(config, num_seeds=scale.train_seeds, show_progress=False, trainer=trainer)
         metrics = {k: result.metrics[k] for k in METRIC_KEYS}
         return {**{f"end_{k}": v for k, v in _flat(result.state.params).items()}, **metrics,
-                "seconds": result.seconds, "compile_seconds": result.compile_seconds}
+                "seconds": result.seconds, "compile_seconds": result.compile_seconds,
+                "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}"}
 
-    data = cached(cache / f"train_jppo_torchinit_w{scale.train_windows}_s{scale.train_seeds}_b{scale.num_envs}.npz",
-                  run)
+    with jax.enable_x64(mbcost):
+        data = cached(cache / f"train_jppo_torchinit{train_tag(scale)}_w{scale.train_windows}_s{scale.train_seeds}_"
+                              f"b{scale.num_envs}.npz", run)
     return config, trainer, start, _unflat(data, "end_", start), data
+
+
+def train_tag(scale: Scale) -> str:
+    """Cache-name tag of section 2's run: '' (exact costs, float32) or '_mbcost64' (MetaBox's costs, float64)."""
+    return "_mbcost64" if scale.train_metabox_costs else ""
 
 
 def start_params(trainer, config, num_seeds: int):
@@ -353,8 +365,10 @@ def section_trained(cache: Path, scale: Scale, pretrained: dict):
             _, _, pkl = pretrained_params(weights)
     lines = [f"jppo: `train_config` = preset {ENV_ID} with lr 1e-5, bootstrap_terminal, batching 'single', difficulty "
              f"'{DIFFICULTY}', {scale.num_envs} envs, {scale.train_windows} windows ({scale.train_windows * 3} learning "
-             f"steps), {seeds} seeds vmapped, float32: {float(data['seconds']):.0f} s (compile "
-             f"{float(data['compile_seconds']):.0f} s)."]
+             f"steps), {seeds} seeds vmapped, "
+             f"{'float64, MetaBox cost arithmetic (metabox_costs)' if scale.train_metabox_costs else 'float32'}: "
+             f"{float(data['seconds']):.0f} s (compile {float(data['compile_seconds']):.0f} s)"
+             f"{' on ' + str(data['device']) if 'device' in data else ''}."]
     table = (("-",), [])
     if scale.train_runs:
         more, table = _trained_eval(cache, scale, policy, start, end, pkl)
@@ -383,7 +397,7 @@ def _trained_eval(cache: Path, scale: Scale, policy, start, end, pkl):
     seeds = scale.train_seeds
     methods = ([("RLEPSO.pkl", pkl)] if pkl is not None else []) + \
         [(f"jppo seed {s}", _index(end, s)) for s in range(seeds)] + [("jppo start", _index(start, 0))]
-    name = f"eval_trained_torchinit_w{scale.train_windows}_s{seeds}_b{scale.num_envs}_r{scale.train_runs}"
+    name = f"eval_trained_torchinit{train_tag(scale)}_w{scale.train_windows}_s{seeds}_b{scale.num_envs}_r{scale.train_runs}"
     ev = evaluate_many(cache, name, policy, [p for _, p in methods], dataclasses.replace(scale, runs=scale.train_runs))
     logs = {name: log_cost(ev["final"][m]) for m, (name, _) in enumerate(methods)}
     _, _, fids = test_suite(scale)
