@@ -261,8 +261,8 @@ def train_jppo(cache: Path, scale: Scale):
 
     mbcost = scale.train_metabox_costs
     config = train_config(scale, scale.num_envs, scale.train_windows, metabox_costs=mbcost)
-    trainer = make_trainer(config, scale, metabox_costs=mbcost)
-    with jax.enable_x64(mbcost):
+    with jax.enable_x64(mbcost):  # the env's problems too
+        trainer = make_trainer(config, scale, metabox_costs=mbcost)
         start = start_params(trainer, config, scale.train_seeds)
 
     def run():
