@@ -9,7 +9,10 @@ import math
 # problems in an order reshuffled every epoch (jppo.batching). Networks start where torch starts them
 # (init 'torch': U(±1/√fan_in), no head scaling; benchmarks/results/metabox_parity.md §2 shows that
 # PPO's usual small-head init learns several times slower at lr 1e-5). One departure, the TrainConfig
-# default: no bootstrap past a termination (bootstrap_terminal=True is MetaBox's).
+# default: no bootstrap past a termination (bootstrap_terminal=True is MetaBox's). Costs are exact
+# (f(x) - bias); MetaBox's arithmetic (metabox_costs=True) is what makes the ±1 reward MetaBox's, but only
+# in float64 (JAX_ENABLE_X64=1): float32 would round costs 1e8 times coarser than MetaBox does
+# (benchmarks/results/metabox_parity.md §5).
 _RLEPSO = dict(algorithm="nstep", num_envs=16, num_steps=10, num_epochs=3, num_minibatches=1, clip_eps=0.1,
                gamma=0.999, learning_rate=1e-5, anneal_lr=False, max_grad_norm=math.inf, ent_coef=0.0, vf_coef=1.0,
                normalize_advantages=False, value_clip=True, hidden=(64, 32), critic_hidden=(16, 8), activation="relu",
