@@ -213,6 +213,7 @@ def _metabox_gleet_episode(num_envs: int):
     torch.set_default_dtype(torch.float64)  # MetaBox's Config()
     torch.set_num_threads(1)  # tiny networks; see bench_compat.py
     agent = convert_checkpoint.load_agent(pkl)
+    agent.config.no_tb = True  # the pickled config logs to TensorBoard, which needs the Trainer's writer
     seeds = itertools.count(1)
 
     def episode() -> float:
