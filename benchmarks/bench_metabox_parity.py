@@ -261,10 +261,6 @@ def train_jppo(cache: Path, scale: Scale):
 
     mbcost = scale.train_metabox_costs
     config = train_config(scale, scale.num_envs, scale.train_windows, metabox_costs=mbcost)
-    with jax.enable_x64(mbcost):  # the env's problems too
-        trainer = make_trainer(config, scale, metabox_costs=mbcost)
-        start = start_params(trainer, config, scale.train_seeds)
-
     def run():
         result = fit(config, num_seeds=scale.train_seeds, show_progress=False, trainer=trainer)
         metrics = {k: result.metrics[k] for k in METRIC_KEYS}
@@ -272,7 +268,9 @@ def train_jppo(cache: Path, scale: Scale):
                 "seconds": result.seconds, "compile_seconds": result.compile_seconds,
                 "device": f"{jax.devices()[0].platform}: {jax.devices()[0].device_kind}"}
 
-    with jax.enable_x64(mbcost):
+    with jax.enable_x64(mbcost):  # the env's problems too
+        trainer = make_trainer(config, scale, metabox_costs=mbcost)
+        start = start_params(trainer, config, scale.train_seeds)
         data = cached(cache / f"train_jppo_torchinit{train_tag(scale)}_w{scale.train_windows}_s{scale.train_seeds}_"
                               f"b{scale.num_envs}.npz", run)
     return config, trainer, start, _unflat(data, "end_", start), data
@@ -341,8 +339,11 @@ def mu_sigma(policy, params, t=None):
     return np.asarray(dist.loc), np.asarray(dist.scale)
 
 
+def rms(x) -> str:
+    return f"{float(np.sqrt(np.mean(x ** 2))):.3f}"
+
+
 def movement_row(name, mu, sigma, mu0=None, sigma0=None):
-    rms = lambda x: f"{float(np.sqrt(np.mean(x ** 2))):.3f}"  # noqa: E731
     return (name, f"{mu.mean():.3f}", f"{np.abs(mu - 0.5).mean():.3f}", f"{sigma.mean():.3f}",
             f"{sigma[0].mean():.3f} / {sigma[-1].mean():.3f}",
             "-" if mu0 is None else rms(mu - mu0), "-" if sigma0 is None else rms(sigma - sigma0))
@@ -700,7 +701,6 @@ def section_long(cache: Path, scale: Scale):
         logs = {name: log_cost(ev["final"][m]) for m, name in enumerate(methods)}
         shapes = {name: mu_sigma(policy, params) for name, params in methods.items()}
     mu0, s0 = shapes["start"]
-    rms = lambda x: f"{float(np.sqrt(np.mean(x ** 2))):.3f}"  # noqa: E731
     rows = []
     for name in methods:
         mu, sg = shapes[name]
@@ -710,7 +710,7 @@ def section_long(cache: Path, scale: Scale):
         if "RLEPSO.pkl" in logs and name != "RLEPSO.pkl":
             wins = int((log.mean(1) < logs["RLEPSO.pkl"].mean(1)).sum())
             pkl_cols = (f"{wins} of {log.shape[0]}", f"{paired_bootstrap(log, logs['RLEPSO.pkl']):.2f}")
-        run = ways.get(name, [None])[0] if name in ways else None
+        run = ways[name][0] if name in ways else None  # methods holds the ways that have a run
         kl, secs = "-", "-"
         if run is not None:
             kl_key = "approx_kl_metabox" if name in JPPO_WAYS else "tb:train/approx_kl"
