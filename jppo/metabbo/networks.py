@@ -240,6 +240,13 @@ class Normalization(nnx.Module):
         return [] if self.normalizer is None else [("normalizer", self.normalizer)]
 
 
+def _softmax_last(logits):
+    """softmax over the last axis, written out: XLA's CPU backward of it makes one pass fewer over
+    the [B, H, Nq, N] logits than `jax.nn.softmax`'s."""
+    e = jnp.exp(logits - jax.lax.stop_gradient(logits.max(-1, keepdims=True)))
+    return e / e.sum(-1, keepdims=True)
+
+
 def _attention_matrix(rngs: nnx.Rngs, shape) -> nnx.Param:
     return nnx.Param(jax.random.uniform(rngs.params(), shape, default_float()))  # torch.rand: U[0, 1)
 
@@ -275,12 +282,14 @@ class MultiHeadAttention(nnx.Module):
         q = h if q is None else q
         _check_input("h", h, 3, self.input_dim, "[batch, population, input_dim]")
         _check_input("q", q, 3, self.input_dim, "[batch, n_query, input_dim]")
-        Q = jnp.einsum("bnd,hdk->hbnk", q, self.W_query[...])
-        K = jnp.einsum("bnd,hdk->hbnk", h, self.W_key[...])
-        V = jnp.einsum("bnd,hdk->hbnk", h, self.W_val[...])
-        attn = jax.nn.softmax(self.norm_factor * jnp.einsum("hbqk,hbnk->hbqn", Q, K), axis=-1)
-        heads = jnp.einsum("hbqn,hbnv->hbqv", attn, V)
-        return jnp.einsum("hbqv,hve->bqe", heads, self.W_out[...])
+        # 1/√key_dim scales Q [.., key_dim], not the [.., Nq, N] logits: a broadcast the size of the
+        # logits costs as much as the product itself on CPU (and for key_dim 4 the result is the same bits)
+        Q = self.norm_factor * jnp.einsum("bnd,hdk->bhnk", q, self.W_query[...])
+        K = jnp.einsum("bnd,hdk->bhnk", h, self.W_key[...])
+        V = jnp.einsum("bnd,hdk->bhnk", h, self.W_val[...])
+        attn = _softmax_last(jnp.einsum("bhqk,bhnk->bhqn", Q, K))
+        heads = jnp.einsum("bhqn,bhnv->bhqv", attn, V)
+        return jnp.einsum("bhqv,hve->bqe", heads, self.W_out[...])
 
     def _torch_layout(self):
         return [(n, getattr(self, n)) for n in ("W_query", "W_key", "W_val", "W_out")]
