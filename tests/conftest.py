@@ -1,5 +1,9 @@
 import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 # Tests run on the CPU, also on machines that have an accelerator.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -15,7 +19,50 @@ os.environ.setdefault("JPPO_COMPILE_CACHE", _CACHE)
 
 # The suite's programs are small and run briefly; compiling them is what costs. LLVM's optimisation
 # passes are most of XLA:CPU's compile time (a BBOB-suite program: ~5x faster to compile without
-# them), and the test programs lose little run time. Subprocesses inherit the flag.
-_FLAG = "--xla_backend_optimization_level=0"
-if _FLAG not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_FLAG}".strip()
+# them), and XLA's older loop emitters compile faster than its MLIR fusion emitters (the whole suite
+# from an empty cache: 651 s -> 410 s on 2 cores); the test programs lose little run time.
+# Subprocesses inherit the flags. Tests marked `xla_defaults` run under XLA's default emitters.
+_FAST = ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false")
+_DEFAULTS_ENV = "JPPO_TEST_XLA_DEFAULT_EMITTERS"
+
+
+def _with_flags(flags, drop: str = "") -> str:
+    words = [w for w in os.environ.get("XLA_FLAGS", "").split() if not (drop and w.startswith(drop))]
+    return " ".join([*words, *(f for f in flags if f.split("=")[0] not in " ".join(words))])
+
+
+def _xla_knows(flag: str) -> bool:
+    """Whether this jaxlib accepts `flag` (XLA aborts on flags it does not know)."""
+    probe = subprocess.run([sys.executable, "-c", "import jax; jax.devices()"], capture_output=True,
+                           env={**os.environ, "XLA_FLAGS": _with_flags([flag])})
+    return probe.returncode == 0
+
+
+if os.environ.get(_DEFAULTS_ENV):
+    os.environ["XLA_FLAGS"] = _with_flags(_FAST[:1], drop=_FAST[1].split("=")[0])
+else:
+    if "PYTEST_XDIST_WORKER" not in os.environ:  # the controller probes once; workers inherit its answer
+        os.environ["JPPO_TEST_FAST_EMITTERS"] = str(int(_xla_knows(_FAST[1])))
+    os.environ["XLA_FLAGS"] = _with_flags(_FAST if os.environ.get("JPPO_TEST_FAST_EMITTERS") == "1" else _FAST[:1])
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "xla_defaults: asserts (near-)bitwise agreement between differently compiled "
+                                       "programs, which XLA's default emitters give and the suite's faster-"
+                                       "compiling ones need not: runs in a pytest subprocess under the defaults")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    if pyfuncitem.get_closest_marker("xla_defaults") is None or os.environ.get(_DEFAULTS_ENV):
+        return None
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           pyfuncitem.nodeid], capture_output=True, text=True,
+                          cwd=pyfuncitem.config.rootpath, env={**os.environ, _DEFAULTS_ENV: "1"})
+    assert proc.returncode == 0, f"{pyfuncitem.nodeid} under XLA's default emitters:\n{proc.stdout[-5000:]}"
+    return True
+
+
+def pytest_collection_modifyitems(items):
+    """The long tests first, so that two workers do not end on one of them while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

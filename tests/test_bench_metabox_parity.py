@@ -5,6 +5,7 @@ import dataclasses
 
 import jax
 import numpy as np
+import pytest
 
 from benchmarks import bench_metabox_parity as bench
 from tests.test_rlepso_env import stand_in_evaluate
@@ -14,6 +15,7 @@ TINY = dataclasses.replace(bench.QUICK, runs=2, max_fes=300, train_windows=2, tr
                            metabox=False, metabox_costs_way=False)
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_the_report_and_reuses_its_cache(tmp_path):
     cache = tmp_path / "cache"
     bench.run(tmp_path, TINY, cache, "metabox_parity_quick")

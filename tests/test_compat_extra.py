@@ -177,6 +177,7 @@ class TargetAgent(PPO_Agent):
         return "TargetAgent"
 
 
+@pytest.mark.slow
 def test_train_episode_learns_a_target_task(tmp_path):
     """A compat PPO_Agent (RLEPSO-shaped networks) trained with `train_episode` for 20 episodes of 16
     TargetEnvs x 10 steps (120 optimizer steps) beats its untrained self on `rollout_episode` return,

@@ -37,6 +37,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
+@pytest.mark.xla_defaults
 def test_two_devices_give_the_results_of_one_and_checkpoints_move_between_them(tmp_path):
     proc = _python(["-m", "tests.device_runs", str(tmp_path)], _env(2))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -71,6 +73,7 @@ def _two_processes(args, tmp_path):
     return outs
 
 
+@pytest.mark.slow
 def test_two_processes_train_and_resume_one_run_like_one_process_with_two_devices(tmp_path):
     train = ["-m", "jppo.cli", "train", *TINY, "--seeds", "2", "--no-compile-cache"]
     outs = _two_processes([*train, "--total-steps", "1024"], tmp_path)  # half the run, then resumed
@@ -122,6 +125,7 @@ def test_compile_cache_settings_and_an_unwritable_directory(tmp_path, monkeypatc
     assert compile_cache.default_dir() == tmp_path / "mine"
 
 
+@pytest.mark.slow
 def test_a_second_identical_run_finds_its_programs_in_the_cache(tmp_path):
     cache = tmp_path / "cache"
     train = ["-m", "jppo.cli", "train", *TINY[:6], "--quiet", "--compile-cache", str(cache)]
@@ -157,6 +161,7 @@ runpy.run_module("benchmarks.run", run_name="__main__")
 """
 
 
+@pytest.mark.slow
 def test_device_benchmark_smallest_setting_runs_without_tensorboardx_gymnasium_dill(tmp_path):
     proc = _python(["-c", BLOCK_OPTIONAL, str(tmp_path)], _env(1))
     assert proc.returncode == 0, proc.stderr[-3000:]

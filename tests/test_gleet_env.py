@@ -168,6 +168,7 @@ def test_free_running_trajectories_stay_together(x64_steps):
         _compare(state, ref, tol=1e-9)
 
 
+@pytest.mark.xla_defaults
 def test_metabox_quirks(x64_steps):
     """w is decayed before its first use (0.8975); d_max is 10 for scalar bounds ±5 whatever D; M is the
     initial best cost; r₁, r₂ are one number per particle."""

@@ -75,6 +75,7 @@ def plain(leaf) -> np.ndarray:
     return np.asarray(jax.random.key_data(leaf) if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key) else leaf)
 
 
+@pytest.mark.slow
 def test_training_and_exact_resume_from_a_checkpoint(trainer, tmp_path):
     """Two windows, a checkpoint written and read back into a fresh template, two more windows: the same
     parameters, optimizer state and swarms as four windows without a stop."""
@@ -95,6 +96,7 @@ def test_training_and_exact_resume_from_a_checkpoint(trainer, tmp_path):
     assert all(changed)  # every parameter learns, the critic's gradient included
 
 
+@pytest.mark.slow
 def test_fit_writes_tensorboard_and_checkpoints_and_eval_refuses_another_env(trainer, tmp_path, capsys):
     result = fit(CONFIG, logdir=tmp_path / "tb", ckpt_dir=tmp_path / "ck", ckpt_every=2, show_progress=False,
                  trainer=trainer)

@@ -44,6 +44,7 @@ def test_cartpole_on_the_host_trainer_learns_beyond_random_through_fit():
     assert last > 150, last
 
 
+@pytest.mark.slow
 def test_sync_async_and_ray_give_identical_parameters():
     results = {}
     for mode, workers in (("sync", None), ("async", None), ("ray", 3)):  # 3 actors own slices of 2, 1, 1 envs

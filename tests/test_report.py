@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jppo.metabbo import report
 from jppo.metabbo.rlepso import PlainPSO, RLEPSOEnv, RLEPSOParams, rollout
@@ -48,6 +49,7 @@ def test_table_and_plot(tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_metabbo_report_writes_the_files_with_paired_runs(tmp_path):
     """End to end on the bbob-10D test split: the files, the npz layout, and pairing (the same
     policy as 'trained' and 'untrained' gives the same final costs run by run)."""

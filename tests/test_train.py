@@ -56,6 +56,7 @@ def test_seed_and_hyperparameter_sweep_in_one_compile():
     assert len(traces) == 1
 
 
+@pytest.mark.xla_defaults
 def test_same_seed_same_result_and_chunks_change_nothing():
     trainer = Trainer(dataclasses.replace(SMALL, total_steps=4096))
     whole, _ = jax.jit(trainer.train)(jax.random.key(3))
@@ -66,6 +67,7 @@ def test_same_seed_same_result_and_chunks_change_nothing():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_ends_identical(tmp_path):
     config = dataclasses.replace(SMALL, total_steps=8192, num_envs=4, num_steps=64)  # 32 updates
     full = fit(config, ckpt_dir=tmp_path / "full", ckpt_every=1, show_progress=False)
