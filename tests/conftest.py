@@ -20,7 +20,7 @@ os.environ.setdefault("JPPO_COMPILE_CACHE", _CACHE)
 # The suite's programs are small and run briefly; compiling them is what costs. LLVM's optimisation
 # passes are most of XLA:CPU's compile time (a BBOB-suite program: ~5x faster to compile without
 # them), and XLA's older loop emitters compile faster than its MLIR fusion emitters (the whole suite
-# from an empty cache: 651 s -> 410 s on 2 cores); the test programs lose little run time.
+# from an empty cache, `pytest -n 2` on 2 cores: 651 s -> 434 s); the test programs lose little run time.
 # Subprocesses inherit the flags. Tests marked `xla_defaults` run under XLA's default emitters.
 _FAST = ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false")
 _DEFAULTS_ENV = "JPPO_TEST_XLA_DEFAULT_EMITTERS"
