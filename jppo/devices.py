@@ -115,8 +115,10 @@ def seed_batched(trainer, num_seeds: int, placement: Placement):
     def keys(seed):
         return jax.random.split(jax.random.key(seed), num_seeds)
 
-    shapes = jax.eval_shape(jax.vmap(trainer.init), keys(0))
-    state_sharding = placement.shardings(shapes)
+    if placement.env_devices == 1:  # every leaf split by its seed axis alone: one sharding for the whole state
+        state_sharding = placement.by_seed()
+    else:  # per-env fields split on their env axis too: which leaves those are takes the state's structure
+        state_sharding = placement.shardings(jax.eval_shape(jax.vmap(trainer.init), keys(0)))
     init = jax.jit(lambda seed: jax.vmap(trainer.init)(keys(seed)), out_shardings=state_sharding)
     run = jax.jit(lambda state, n: jax.vmap(lambda s: trainer.run(s, n))(state), static_argnums=1,
                   in_shardings=(state_sharding,), out_shardings=(state_sharding, placement.by_seed()))
