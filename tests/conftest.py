@@ -22,34 +22,30 @@ os.environ.setdefault("JPPO_COMPILE_CACHE", _CACHE)
 # them), and XLA's older loop emitters compile faster than its MLIR fusion emitters (the whole suite
 # from an empty cache, `pytest -n 2` on 2 cores: 651 s -> 434 s); the test programs lose little run time.
 # Subprocesses inherit the flags. Tests marked `xla_defaults` run under XLA's default emitters.
-_FAST = ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false")
+_EMITTERS = "xla_cpu_use_fusion_emitters"
 _DEFAULTS_ENV = "JPPO_TEST_XLA_DEFAULT_EMITTERS"
 
 
-def _with_flags(flags, drop: str = "") -> str:
-    words = [w for w in os.environ.get("XLA_FLAGS", "").split() if not (drop and w.startswith(drop))]
-    return " ".join([*words, *(f for f in flags if f.split("=")[0] not in " ".join(words))])
+def _xla_flags(**settings) -> str:
+    """XLA_FLAGS with `--name=value` added for each setting it does not have yet; a None value removes the flag."""
+    name = lambda word: word.lstrip("-").split("=")[0]  # noqa: E731
+    words = [w for w in os.environ.get("XLA_FLAGS", "").split() if settings.get(name(w), "") is not None]
+    present = {name(w) for w in words}
+    return " ".join(words + [f"--{k}={v}" for k, v in settings.items() if v is not None and k not in present])
 
 
-def _xla_knows(flag: str) -> bool:
-    """Whether this jaxlib accepts `flag` (XLA aborts on flags it does not know)."""
+def _xla_knows(**setting) -> bool:
+    """Whether this jaxlib accepts the flag (XLA aborts on flags it does not know)."""
     probe = subprocess.run([sys.executable, "-c", "import jax; jax.devices()"], capture_output=True,
-                           env={**os.environ, "XLA_FLAGS": _with_flags([flag])})
+                           env={**os.environ, "XLA_FLAGS": _xla_flags(**setting)})
     return probe.returncode == 0
 
 
 if os.environ.get(_DEFAULTS_ENV):
-    os.environ["XLA_FLAGS"] = _with_flags(_FAST[:1], drop=_FAST[1].split("=")[0])
-else:
-    if "PYTEST_XDIST_WORKER" not in os.environ:  # the controller probes once; workers inherit its answer
-        os.environ["JPPO_TEST_FAST_EMITTERS"] = str(int(_xla_knows(_FAST[1])))
-    os.environ["XLA_FLAGS"] = _with_flags(_FAST if os.environ.get("JPPO_TEST_FAST_EMITTERS") == "1" else _FAST[:1])
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "xla_defaults: asserts (near-)bitwise agreement between differently compiled "
-                                       "programs, which XLA's default emitters give and the suite's faster-"
-                                       "compiling ones need not: runs in a pytest subprocess under the defaults")
+    os.environ["XLA_FLAGS"] = _xla_flags(**{_EMITTERS: None})
+elif "PYTEST_XDIST_WORKER" not in os.environ:  # the workers inherit the controller's flags
+    emitters = "false" if _xla_knows(**{_EMITTERS: "false"}) else None
+    os.environ["XLA_FLAGS"] = _xla_flags(xla_backend_optimization_level="0", **{_EMITTERS: emitters})
 
 
 @pytest.hookimpl(tryfirst=True)
