@@ -109,20 +109,46 @@ def plan(num_seeds: int, num_envs: int, devices: list) -> Placement:
 
 def seed_batched(trainer, num_seeds: int, placement: Placement):
     """`(init(seed), run(state, n))` for a jittable trainer: `init` draws `num_seeds` keys from
-    `jax.random.key(seed)` and vmaps `trainer.init` over them; `run` vmaps `trainer.run`. Both are
-    compiled with the state laid out on `placement`'s mesh (metrics `[seeds, n]` split by seed)."""
+    `jax.random.key(seed)` and vmaps `trainer.init` over them; `run` vmaps `trainer.run` (one seed:
+    no vmap, the seed axis of 1 is added around them). Both are compiled with the state laid out on
+    `placement`'s mesh (metrics `[seeds, n]` split by seed)."""
 
     def keys(seed):
         return jax.random.split(jax.random.key(seed), num_seeds)
 
+    if num_seeds == 1:  # the seed axis put around the trainer, not vmapped: a smaller program to trace and lower
+
+        def init_all(seed):
+            return add_seed_axis(trainer.init(keys(seed)[0]))
+
+        def run_all(state, n):
+            return add_seed_axis(trainer.run(drop_seed_axis(state), n))
+    else:
+
+        def init_all(seed):
+            return jax.vmap(trainer.init)(keys(seed))
+
+        def run_all(state, n):
+            return jax.vmap(lambda s: trainer.run(s, n))(state)
+
     if placement.env_devices == 1:  # every leaf split by its seed axis alone: one sharding for the whole state
         state_sharding = placement.by_seed()
     else:  # per-env fields split on their env axis too: which leaves those are takes the state's structure
-        state_sharding = placement.shardings(jax.eval_shape(jax.vmap(trainer.init), keys(0)))
-    init = jax.jit(lambda seed: jax.vmap(trainer.init)(keys(seed)), out_shardings=state_sharding)
-    run = jax.jit(lambda state, n: jax.vmap(lambda s: trainer.run(s, n))(state), static_argnums=1,
-                  in_shardings=(state_sharding,), out_shardings=(state_sharding, placement.by_seed()))
+        state_sharding = placement.shardings(jax.eval_shape(init_all, 0))
+    init = jax.jit(init_all, out_shardings=state_sharding)
+    run = jax.jit(run_all, static_argnums=1, in_shardings=(state_sharding,),
+                  out_shardings=(state_sharding, placement.by_seed()))
     return init, _compiled_together(run) if jax.process_count() > 1 else run
+
+
+def add_seed_axis(tree):
+    """`tree` with a leading seed axis of 1 on every leaf."""
+    return jax.tree.map(lambda x: x[None], tree)
+
+
+def drop_seed_axis(tree):
+    """The first seed of a seed-batched `tree`."""
+    return jax.tree.map(lambda x: x[0], tree)
 
 
 def _compiled_together(run, timeout_s: int = 3600):

@@ -72,7 +72,7 @@ def seed_batched(trainer, num_seeds: int, placement: devices.Placement | None = 
     if num_seeds != 1:
         raise ValueError(f"the host trainer ({trainer.config.env_id}) trains one seed per run, got "
                          f"num_seeds={num_seeds}; start one run per seed")
-    add, drop = (lambda tree: jax.tree.map(lambda x: x[None], tree)), (lambda tree: jax.tree.map(lambda x: x[0], tree))
+    add, drop = devices.add_seed_axis, devices.drop_seed_axis
     return (lambda seed: add(trainer.init(jax.random.split(jax.random.key(seed), 1)[0]))), \
         (lambda state, n: add(trainer.run(drop(state), n)))
 
@@ -181,6 +181,6 @@ def _drive(trainer, placement, config, num_seeds, logdir, ckpt_dir, ckpt_every, 
     # history holds [seeds, n] chunks; join along updates
     metrics = {k: np.concatenate([h[k] for h in history], axis=-1) for k in history[0]} if history else {}
     if num_seeds == 1:
-        state = jax.tree.map(lambda x: x[0], state)
+        state = devices.drop_seed_axis(state)
         metrics = {k: v[0] for k, v in metrics.items()}
     return FitResult(state, metrics, time.perf_counter() - t0, compile_seconds, interrupted)
