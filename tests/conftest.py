@@ -21,7 +21,8 @@ os.environ.setdefault("JPPO_COMPILE_CACHE", _CACHE)
 # passes are most of XLA:CPU's compile time (a BBOB-suite program: ~5x faster to compile without
 # them), and XLA's older loop emitters compile faster than its MLIR fusion emitters (the whole suite
 # from an empty cache, `pytest -n 2` on 2 cores: 651 s -> 434 s); the test programs lose little run time.
-# Subprocesses inherit the flags. Tests marked `xla_defaults` run under XLA's default emitters.
+# Subprocesses inherit the flags. Tests marked `xla_defaults` run under XLA's default emitters (as can a
+# test's own subprocess: `xla_flags_with_default_emitters`).
 _EMITTERS = "xla_cpu_use_fusion_emitters"
 _DEFAULTS_ENV = "JPPO_TEST_XLA_DEFAULT_EMITTERS"
 
@@ -41,8 +42,13 @@ def _xla_knows(**setting) -> bool:
     return probe.returncode == 0
 
 
+def xla_flags_with_default_emitters() -> str:
+    """This process's XLA_FLAGS less the emitter setting: for a subprocess that compiles as users do."""
+    return _xla_flags(**{_EMITTERS: None})
+
+
 if os.environ.get(_DEFAULTS_ENV):
-    os.environ["XLA_FLAGS"] = _xla_flags(**{_EMITTERS: None})
+    os.environ["XLA_FLAGS"] = xla_flags_with_default_emitters()
 elif "PYTEST_XDIST_WORKER" not in os.environ:  # the workers inherit the controller's flags
     emitters = "false" if _xla_knows(**{_EMITTERS: "false"}) else None
     os.environ["XLA_FLAGS"] = _xla_flags(xla_backend_optimization_level="0", **{_EMITTERS: emitters})

@@ -158,9 +158,9 @@ def test_single_trains_compiled_and_learns():
 def test_resumed_single_run_ends_identical(tmp_path):
     """Half a run, then --resume, gives the parameters, optimizer and schedule of the whole run; it
     stops in the middle of an epoch (3 problems, 1 window per batch episode, 4 of 8 windows)."""
-    full = fit(CONFIG, ckpt_dir=tmp_path / "full", ckpt_every=1, show_progress=False)
+    full = fit(CONFIG, show_progress=False)
     fit(dataclasses.replace(CONFIG, total_steps=CONFIG.total_steps // 2), ckpt_dir=tmp_path / "resumed",
-        ckpt_every=1, show_progress=False)
+        show_progress=False)  # checkpointed at its end
     resumed = fit(CONFIG, ckpt_dir=tmp_path / "resumed", resume=True, show_progress=False)
     for part in ("params", "opt_state", "schedule", "env_state"):
         for a, b in zip(jax.tree.leaves(getattr(full.state, part)), jax.tree.leaves(getattr(resumed.state, part))):

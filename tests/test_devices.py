@@ -15,15 +15,17 @@ import orbax.checkpoint as ocp
 import pytest
 
 from jppo import cli, compile_cache
+from tests.conftest import xla_flags_with_default_emitters
 
 ROOT = Path(__file__).parent.parent
 TINY = ["--total-steps", "2048", "--num-envs", "4", "--num-steps", "64", "--learning-rate", "1e-3", "--no-anneal-lr",
         "--quiet"]
 
 
-def _env(devices: int = 1, **extra) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu", **extra}
-    env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip()
+def _env(devices: int = 1, default_emitters: bool = False) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    flags = xla_flags_with_default_emitters() if default_emitters else os.environ.get("XLA_FLAGS", "")
+    env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={devices}".strip()
     return env
 
 
@@ -38,9 +40,10 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.xla_defaults
 def test_two_devices_give_the_results_of_one_and_checkpoints_move_between_them(tmp_path):
-    proc = _python(["-m", "tests.device_runs", str(tmp_path)], _env(2))
+    # XLA's default emitters, as the `xla_defaults` tests: under the suite's, CartPole's rollouts in the 1- and
+    # 2-device programs round differently (2e-7) and 8 updates of the pole's dynamics make that 8e-4.
+    proc = _python(["-m", "tests.device_runs", str(tmp_path)], _env(2, default_emitters=True))
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["devices"] == 2
@@ -75,7 +78,7 @@ def _two_processes(args, tmp_path):
 
 @pytest.mark.slow
 def test_two_processes_train_and_resume_one_run_like_one_process_with_two_devices(tmp_path):
-    train = ["-m", "jppo.cli", "train", *TINY, "--seeds", "2", "--no-compile-cache"]
+    train = ["-m", "jppo.cli", "train", *TINY, "--seeds", "2"]  # the suite's compilation cache: the resume finds its programs
     outs = _two_processes([*train, "--total-steps", "1024"], tmp_path)  # half the run, then resumed
     assert "PPO on CartPole-v1" in outs[0][0] and "PPO on CartPole-v1" not in outs[1][0]  # process 0 alone reports
     assert (tmp_path / "ckpt0").is_dir() and not (tmp_path / "ckpt1").exists()  # and alone checkpoints

@@ -70,10 +70,10 @@ def test_same_seed_same_result_and_chunks_change_nothing():
 @pytest.mark.slow
 def test_interrupted_and_resumed_run_ends_identical(tmp_path):
     config = dataclasses.replace(SMALL, total_steps=8192, num_envs=4, num_steps=64)  # 32 updates
-    full = fit(config, ckpt_dir=tmp_path / "full", ckpt_every=1, show_progress=False)
-    # stop half-way: train a run that only goes to 16 updates, then resume it to 32
+    full = fit(config, show_progress=False)
+    # stop half-way: train a run that only goes to 16 updates (checkpointed at its end), then resume it to 32
     half = dataclasses.replace(config, total_steps=4096)
-    fit(half, ckpt_dir=tmp_path / "resumed", ckpt_every=1, show_progress=False)
+    fit(half, ckpt_dir=tmp_path / "resumed", show_progress=False)
     resumed = fit(config, ckpt_dir=tmp_path / "resumed", resume=True, show_progress=False)
     for a, b in zip(jax.tree.leaves(full.state.params), jax.tree.leaves(resumed.state.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
