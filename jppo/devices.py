@@ -113,20 +113,12 @@ def seed_batched(trainer, num_seeds: int, placement: Placement):
     no vmap, the seed axis of 1 is added around them). Both are compiled with the state laid out on
     `placement`'s mesh (metrics `[seeds, n]` split by seed)."""
 
-    def keys(seed):
-        return jax.random.split(jax.random.key(seed), num_seeds)
-
-    if num_seeds == 1:  # the seed axis put around the trainer, not vmapped: a smaller program to trace and lower
-
-        def init_all(seed):
-            return add_seed_axis(trainer.init(keys(seed)[0]))
-
-        def run_all(state, n):
-            return add_seed_axis(trainer.run(drop_seed_axis(state), n))
+    if num_seeds == 1:  # no vmap: a smaller program to trace and lower
+        init_all, run_all = one_seed(trainer)
     else:
 
         def init_all(seed):
-            return jax.vmap(trainer.init)(keys(seed))
+            return jax.vmap(trainer.init)(jax.random.split(jax.random.key(seed), num_seeds))
 
         def run_all(state, n):
             return jax.vmap(lambda s: trainer.run(s, n))(state)
@@ -141,9 +133,20 @@ def seed_batched(trainer, num_seeds: int, placement: Placement):
     return init, _compiled_together(run) if jax.process_count() > 1 else run
 
 
-def add_seed_axis(tree):
-    """`tree` with a leading seed axis of 1 on every leaf."""
-    return jax.tree.map(lambda x: x[None], tree)
+def one_seed(trainer):
+    """`(init(seed), run(state, n))` of one seed, `trainer`'s own with a seed axis of 1 around the
+    state and metrics (unjitted; for the host trainer as it is)."""
+
+    def add_seed_axis(tree):
+        return jax.tree.map(lambda x: x[None], tree)
+
+    def init(seed):
+        return add_seed_axis(trainer.init(jax.random.split(jax.random.key(seed), 1)[0]))
+
+    def run(state, n):
+        return add_seed_axis(trainer.run(drop_seed_axis(state), n))
+
+    return init, run
 
 
 def drop_seed_axis(tree):

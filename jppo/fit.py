@@ -72,9 +72,7 @@ def seed_batched(trainer, num_seeds: int, placement: devices.Placement | None = 
     if num_seeds != 1:
         raise ValueError(f"the host trainer ({trainer.config.env_id}) trains one seed per run, got "
                          f"num_seeds={num_seeds}; start one run per seed")
-    add, drop = devices.add_seed_axis, devices.drop_seed_axis
-    return (lambda seed: add(trainer.init(jax.random.split(jax.random.key(seed), 1)[0]))), \
-        (lambda state, n: add(trainer.run(drop(state), n)))
+    return devices.one_seed(trainer)
 
 
 def fit(

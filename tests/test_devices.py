@@ -78,7 +78,7 @@ def _two_processes(args, tmp_path):
 
 @pytest.mark.slow
 def test_two_processes_train_and_resume_one_run_like_one_process_with_two_devices(tmp_path):
-    train = ["-m", "jppo.cli", "train", *TINY, "--seeds", "2"]  # the suite's compilation cache: the resume finds its programs
+    train = ["-m", "jppo.cli", "train", *TINY, "--seeds", "2"]  # with the suite's compilation cache
     outs = _two_processes([*train, "--total-steps", "1024"], tmp_path)  # half the run, then resumed
     assert "PPO on CartPole-v1" in outs[0][0] and "PPO on CartPole-v1" not in outs[1][0]  # process 0 alone reports
     assert (tmp_path / "ckpt0").is_dir() and not (tmp_path / "ckpt1").exists()  # and alone checkpoints
