@@ -4,13 +4,13 @@ Both sides: RLEPSO-shaped networks (actor: mu and sigma MLPs 64-32, sampled clam
 critic 16-8) with identical initial weights, Adam, MetaBox's loop (windows of n_step = 10, K = 3
 epochs per window, per-network clipping), on the same numpy env (`ToyOptimizerEnv`, 35-dimensional
 actions, 50 steps per episode, so 15 optimizer steps per episode whatever the actions). The torch side
-is `tests/torch_ppo.torch_train_episode`, the loop the parity test checks compat against; it steps the
+is `references/torch_ppo.torch_train_episode`, the loop the parity test checks compat against; it steps the
 envs in a list where compat goes through its `ParallelEnv` in dummy mode. Settings: a batch of 1 env
 (MetaBox's default `train_batch_size`) and of 16, in float64 (MetaBox's Config makes torch float64) and
 float32. Episodes are alternated compat/torch after one warm-up each; the figure is the median of
 per-pair ratios.
 
-With metaevobox importable (see tests/metabox_dropin.py), a second table: MetaBox's own torch GLEET agent
+With metaevobox importable (see references/metabox_dropin.py), a second table: MetaBox's own torch GLEET agent
 (`metaevobox.baseline.metabbo.gleet.GLEET`, its own `train_episode`) against the compat port
 (`compat.agents.GLEET`) on MetaBox's `GLEET_Optimizer` env, the same bbob-10D problem and seeds, float64,
 whole episodes (199 steps, 20 windows, 60 optimizer steps), alternated. The figure is the agent's time:
@@ -39,8 +39,8 @@ from flax import nnx
 from benchmarks import report
 from compat.networks import ClampedGaussianActor, Critic
 from compat.ppo import PPO_Agent
-from tests.envs_for_tests import ToyOptimizerEnv
-from tests.torch_ppo import TorchClampedActor, TorchValueCritic, torch_train_episode
+from references.envs import ToyOptimizerEnv
+from references.torch_ppo import TorchClampedActor, TorchValueCritic, torch_train_episode
 
 FEATURES, ACTIONS, STEPS, N_STEP, K = 3, 35, 50, 10, 3
 LRS = [1e-4, 1e-4]

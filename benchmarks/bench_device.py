@@ -8,7 +8,7 @@ Three sections, each with a time budget (rows past it are reported as skipped, s
 * CartPole-v1, the jitted trainer: num_envs x vmapped seeds, env steps/s and compile seconds
   (seeds, or the env batch, laid out over every local device: `jppo.devices`);
 * the PPO update (K=4 x M=4, MLP 64-64, obs 8, action 2) over the number of samples, jppo vs torch
-  on the same device where torch sees one (the same algorithm: tests/torch_ppo.py);
+  on the same device where torch sees one (the same algorithm: references/torch_ppo.py);
 * one MetaBBO training run (n-step PPO, the optimizer env vmapped over a batch of problems) over
   the batch size: RLEPSO, and GLEET once `jppo.metabbo.gleet` exists.
 
@@ -162,7 +162,7 @@ def update_kernel(sizes: Sizes):
 def _torch_update_ms(torch, device, actor, critic, batch, epochs, minibatches, reps):
     if torch is None:
         return None
-    from tests.torch_ppo import TorchGaussianActorCritic, torch_update
+    from references.torch_ppo import TorchGaussianActorCritic, torch_update
 
     model = TorchGaussianActorCritic(actor, critic).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-4)

@@ -8,7 +8,7 @@ One training episode: 4 envs (problems F4, F6, F7, F8 of MetaBox's bbob-10D, ins
   whole episode run as one compiled program (float32, and float64 as MetaBox).
 * MetaBox's structure, numpy optimizer: MetaBox's own `RLEPSO_Optimizer` and `bbob_numpy`
   problems, stepped one Python call per generation, with (a) the torch agent
-  (`tests/torch_ppo.torch_train_episode`, MetaBox's loop in torch, float64) and (b) jppo's compat
+  (`references/torch_ppo.torch_train_episode`, MetaBox's loop in torch, float64) and (b) jppo's compat
   `PPO_Agent` (float64). These rows need MetaBox's source (JPPO_METABOX_SRC=…/src/metaevobox);
   without it they are left out.
 
@@ -44,8 +44,8 @@ from jppo.metabbo.gleet import GLEETEnv, GLEETParams
 from jppo.metabbo.rlepso import RLEPSOEnv, RLEPSOParams
 from jppo.nstep import NStepTrainer
 from benchmarks.gleet_parity import metabox_problems
-from tests import metabox_source
-from tests.envs_for_tests import ToyPBOEnv
+from references import metabox_source
+from references.envs import ToyPBOEnv
 
 DIM, FIDS, NUM_ENVS = 10, (4, 6, 7, 8), 4
 
@@ -87,7 +87,7 @@ def _metabox_episodes(save_dir: str):
 
     from compat.networks import ClampedGaussianActor, Critic
     from compat.ppo import PPO_Agent
-    from tests.torch_ppo import TorchClampedActor, TorchValueCritic, torch_train_episode
+    from references.torch_ppo import TorchClampedActor, TorchValueCritic, torch_train_episode
 
     optimizer_class, module = metabox_source.rlepso_optimizer_class(), metabox_source.bbob_numpy()
     if optimizer_class is None or module is None:

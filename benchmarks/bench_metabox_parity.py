@@ -19,7 +19,7 @@ lr 1e-5). Sections:
 
 Heavy results are cached as .npz under `<out>/metabox_parity/` (`-quick` for --quick), so a rerun
 resumes and rebuilds the markdown. MetaBox's parts need metaevobox and torch importable (the
-`/work/mbvenv`-style venv of tests/metabox_dropin.py); without them they are skipped with a line.
+`/work/mbvenv`-style venv of references/metabox_dropin.py); without them they are skipped with a line.
 """
 
 from __future__ import annotations
@@ -871,7 +871,7 @@ MOVEMENT_NOTE = ("RLEPSO's state is fes/maxFEs alone, so the actor is a schedule
 LOOP_NOTE = ("Every row: torch, float64, Adam lr 1e-5, the networks of torch's init (Trainer seed 3849; the last row: jppo's "
              "init 'orthogonal', its policy head scaled by 0.01, instead), MetaBox's batch "
              "of 16 copies of the problem on MetaBox's numpy RLEPSO_Optimizer with the same seeds, one batch episode "
-             "(20 windows × K = 3 = 60 learning steps; `tests/torch_ppo.torch_train_episode`). Only the epochs k ≥ 1 "
+             "(20 windows × K = 3 = 60 learning steps; `references/torch_ppo.torch_train_episode`). Only the epochs k ≥ 1 "
              "differ between the first two rows: MetaBox's RLEPSO.train_episode evaluates the stored actions and the "
              "critic at the state after the window, compat and jppo at the stored states.")
 

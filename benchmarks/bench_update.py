@@ -1,6 +1,6 @@
 """The PPO update, jppo vs torch: 2048 samples, obs 8, action 2, MLP 64-64, K=4 × M=4.
 
-Both sides run the same algorithm (tests/torch_ppo.py is the torch side) on the same initial
+Both sides run the same algorithm (references/torch_ppo.py is the torch side) on the same initial
 weights and data, in float32, alternated in one run; the figure is the median of per-pair ratios.
 """
 
@@ -16,7 +16,7 @@ from flax import nnx
 
 import jppo
 from benchmarks import report
-from tests.torch_ppo import TorchGaussianActorCritic, torch_update
+from references.torch_ppo import TorchGaussianActorCritic, torch_update
 
 N, OBS, ACT, K, M = 2048, 8, 2, 4, 4
 

@@ -35,7 +35,7 @@ from jppo.metabbo import bbob, gleet
 from jppo.metabbo import report as metabbo_report
 from jppo.metabbo.metabox_checkpoint import gleet_params, read_weights
 from jppo.metabbo.networks import gleet_networks
-from tests import metabox_source
+from references import metabox_source
 
 DIM, MAX_FES = 10, 20000
 

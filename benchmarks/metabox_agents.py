@@ -1,6 +1,6 @@
 """The GLEET, RLEPSO and RLDAS ports (compat.agents) under MetaBox's own Trainer and Tester.
 
-Needs an environment where `metaevobox` 2.0.2 imports next to jppo (see tests/metabox_dropin.py).
+Needs an environment where `metaevobox` 2.0.2 imports next to jppo (see references/metabox_dropin.py).
 Run from a scratch directory (MetaBox writes agent_model/ and output/ under the current one):
 
     cd $(mktemp -d) && PYTHONPATH=<repo> python -m benchmarks.metabox_agents all --epochs 1 --out r.json

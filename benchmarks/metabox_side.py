@@ -343,7 +343,7 @@ def loop_movement(seed: int, fid_: int, batch: int, reevaluate_at_last_state: bo
     epochs k >= 1 evaluate at the window's last state) or the corrected one (the stored states: compat's and
     jppo's), everything else equal: torch, float64, Adam lr 1e-5, the networks of `init_weights(seed)`,
     (or `weights`, a MetaBoxWeights of RLEPSO's layout), `batch` copies of train problem F`fid_` on MetaBox's numpy RLEPSO_Optimizer with the Trainer's seeds,
-    torch's sampling seeded alike. Returns per-learning-step stats (tests.torch_ppo.torch_train_episode)
+    torch's sampling seeded alike. Returns per-learning-step stats (references.torch_ppo.torch_train_episode)
     and the actor's μ, σ at `SNAPSHOT_T` before and after."""
     import types
 
@@ -354,7 +354,7 @@ def loop_movement(seed: int, fid_: int, batch: int, reevaluate_at_last_state: bo
     from metaevobox.environment.optimizer.rlepso_optimizer import RLEPSO_Optimizer
 
     import compat.networks as cn
-    from tests.torch_ppo import TorchClampedActor, TorchValueCritic, torch_train_episode
+    from references.torch_ppo import TorchClampedActor, TorchValueCritic, torch_train_episode
 
     torch.set_default_dtype(torch.float64)
     cfg = config(seed=metabox_seed(seed))

@@ -47,6 +47,12 @@ def xla_flags_with_default_emitters() -> str:
     return _xla_flags(**{_EMITTERS: None})
 
 
+@pytest.fixture
+def xla_flags_default_emitters() -> str:
+    """`xla_flags_with_default_emitters()`, for tests that start such a subprocess."""
+    return xla_flags_with_default_emitters()
+
+
 if os.environ.get(_DEFAULTS_ENV):
     os.environ["XLA_FLAGS"] = xla_flags_with_default_emitters()
 elif "PYTEST_XDIST_WORKER" not in os.environ:  # the workers inherit the controller's flags

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from benchmarks import bench_metabox_parity as bench
-from tests.test_rlepso_env import stand_in_evaluate
+from references.stand_ins import stand_in_evaluate
 
 TINY = dataclasses.replace(bench.QUICK, runs=2, max_fes=300, train_windows=2, train_seeds=2, num_envs=2,
                            curve_epochs=1, curve_envs=2, curve_seeds=2, problems=2, evaluate_fn=stand_in_evaluate,

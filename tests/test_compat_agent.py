@@ -15,7 +15,7 @@ from compat.networks import ClampedGaussianActor, Critic
 from compat.parallelenv import ParallelEnv, WorkerError
 from compat.ppo import PPO_Agent
 from compat.utils import save_class
-from tests.envs_for_tests import NaNRewardEnv, ToyOptimizerEnv
+from references.envs import NaNRewardEnv, ToyOptimizerEnv
 
 
 def make_config(tmp_path, **changes):
@@ -108,7 +108,7 @@ def test_checkpoint_continues_in_a_fresh_process(tmp_path):
     agent.train_episode(envs(), seeds=1)
     save_class(str(tmp_path), "saved", agent)
     code = (
-        "import pickle; from tests.envs_for_tests import ToyOptimizerEnv as E;"
+        "import pickle; from references.envs import ToyOptimizerEnv as E;"
         f"a = pickle.load(open({str(tmp_path / 'saved.pkl')!r}, 'rb'));"
         "print(a.train_episode([E(max_steps=12) for _ in range(3)], seeds=2)[1]['learn_steps'])"
     )

@@ -1,7 +1,7 @@
 """compat.agents: MetaBox's GLEET, RLEPSO and RLDAS as compat.PPO_Agent subclasses.
 
 MetaBox's config values; its trained weights loaded from converted checkpoints (made here from torch
-twins with MetaBox's state_dict names, tests/metabox_torch_twins.py) reproduce the torch networks
+twins with MetaBox's state_dict names, references/torch_twins.py) reproduce the torch networks
 through the agents' compiled hooks to 1e-10 in float64; the agent name and every tensor are checked;
 a short train_episode on stand-in envs, pickling and deepcopy. With JPPO_METABOX_SRC set and
 metaevobox importable: MetaBox's shipped GLEET/RLEPSO/RLDAS.pkl on states of MetaBox's own envs.
@@ -26,8 +26,8 @@ from compat.agents.rldas import epochs_for  # noqa: E402
 from compat.convert_checkpoint import agent_weights  # noqa: E402
 from jppo.metabbo.metabox_checkpoint import write_weights  # noqa: E402
 from jppo.metabbo.networks import state_dict  # noqa: E402
-from tests import metabox_torch_twins as T  # noqa: E402
-from tests.envs_for_tests import ToyOptimizerEnv  # noqa: E402
+from references import torch_twins as T  # noqa: E402
+from references.envs import ToyOptimizerEnv  # noqa: E402
 
 TOL = 1e-10
 DIM = 4  # RLDAS's problem dimension in the small tests

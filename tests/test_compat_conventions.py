@@ -18,7 +18,7 @@ from flax import nnx
 
 from compat.networks import MLP, ClampedGaussianActor, Critic
 from compat.ppo import PPO_Agent
-from tests.envs_for_tests import ToyOptimizerEnv
+from references.envs import ToyOptimizerEnv
 
 A = 3  # action dimensions
 
@@ -234,7 +234,7 @@ class FeatureCritic(nnx.Module):
 
 def test_shared_trunk_matches_torch(tmp_path):
     torch = pytest.importorskip("torch")
-    from tests.torch_ppo import relu_mlp_from_nnx, torch_train_episode
+    from references.torch_ppo import relu_mlp_from_nnx, torch_train_episode
 
     with jax.enable_x64(True):
         actor, critic = TrunkActor(3, A, 6, rngs=nnx.Rngs(0)), FeatureCritic(6, rngs=nnx.Rngs(1))

@@ -17,7 +17,7 @@ from flax import nnx
 
 from compat.networks import MLP, ClampedGaussianActor, Critic, load_torch_state_dict
 from compat.ppo import PPO_Agent
-from tests.envs_for_tests import TargetEnv
+from references.envs import TargetEnv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -211,13 +211,13 @@ def test_train_episode_learns_a_target_task(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("metaevobox") is None, reason="metaevobox is not importable here")
 def test_metabox_trainer_runs_rlepso_on_compat(tmp_path):
     """MetaBox's RLEPSO class, rebased on compat.ppo.PPO_Agent with NNX networks, trained by MetaBox's
-    Trainer on bbob-10D (6 learning steps) and rolled out on a test problem (tests/metabox_dropin.py).
+    Trainer on bbob-10D (6 learning steps) and rolled out on a test problem (references/metabox_dropin.py).
 
     metaevobox 2.0.2 cannot be installed next to jppo by pip: through tianshou 1.1.0 it requires
     gymnasium<0.29 and numpy<2, while jppo requires gymnasium>=1.0 and jax 0.10 numpy>=2.0. It does
     import and run with numpy 2 when its packages are installed with --no-deps; see metabox_dropin.py."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    out = subprocess.run([sys.executable, "-m", "tests.metabox_dropin", "6"], cwd=tmp_path, env=env,
+    out = subprocess.run([sys.executable, "-m", "references.metabox_dropin", "6"], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-4000:]
     result = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))[len("RESULT "):])

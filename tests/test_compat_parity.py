@@ -1,5 +1,5 @@
 """compat.PPO_Agent.train_episode against a torch implementation of design.md's loop
-(tests/torch_ppo.py: `torch_train_episode`), in float64."""
+(references/torch_ppo.py: `torch_train_episode`), in float64."""
 
 import types
 
@@ -13,8 +13,8 @@ torch = pytest.importorskip("torch")
 
 from compat.networks import ClampedGaussianActor, Critic  # noqa: E402
 from compat.ppo import PPO_Agent  # noqa: E402
-from tests.envs_for_tests import ToyOptimizerEnv  # noqa: E402
-from tests.torch_ppo import TorchClampedActor, TorchValueCritic, torch_train_episode  # noqa: E402
+from references.envs import ToyOptimizerEnv  # noqa: E402
+from references.torch_ppo import TorchClampedActor, TorchValueCritic, torch_train_episode  # noqa: E402
 
 
 class DeterministicActor(ClampedGaussianActor):

@@ -15,16 +15,15 @@ import orbax.checkpoint as ocp
 import pytest
 
 from jppo import cli, compile_cache
-from tests.conftest import xla_flags_with_default_emitters
 
 ROOT = Path(__file__).parent.parent
 TINY = ["--total-steps", "2048", "--num-envs", "4", "--num-steps", "64", "--learning-rate", "1e-3", "--no-anneal-lr",
         "--quiet"]
 
 
-def _env(devices: int = 1, default_emitters: bool = False) -> dict:
+def _env(devices: int = 1, xla_flags: str | None = None) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
-    flags = xla_flags_with_default_emitters() if default_emitters else os.environ.get("XLA_FLAGS", "")
+    flags = os.environ.get("XLA_FLAGS", "") if xla_flags is None else xla_flags
     env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={devices}".strip()
     return env
 
@@ -40,10 +39,10 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_devices_give_the_results_of_one_and_checkpoints_move_between_them(tmp_path):
+def test_two_devices_give_the_results_of_one_and_checkpoints_move_between_them(tmp_path, xla_flags_default_emitters):
     # XLA's default emitters, as the `xla_defaults` tests: under the suite's, CartPole's rollouts in the 1- and
     # 2-device programs round differently (2e-7) and 8 updates of the pole's dynamics make that 8e-4.
-    proc = _python(["-m", "tests.device_runs", str(tmp_path)], _env(2, default_emitters=True))
+    proc = _python(["-m", "tests.device_runs", str(tmp_path)], _env(2, xla_flags_default_emitters))
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["devices"] == 2

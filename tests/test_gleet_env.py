@@ -12,58 +12,16 @@ from flax import struct
 from jppo.metabbo import gleet
 from jppo.metabbo.gleet import (GLEETEnv, GLEETParams, check_action, cost_history, fixed_action_policy,
                                 max_generations, rollout, sample_init_draws, sample_step_draws)
-from tests import metabox_source
-from tests.gleet_reference import GLEETReference
-from tests.rlepso_reference import RandomStateSource, RecordedSource, draws_to_numpy
+from references import metabox_source
+from references.stand_ins import NumpyToy, ToyProblem, make_toy, toy_evaluate
+from references.gleet_numpy import GLEETReference
+from references.rlepso_numpy import RandomStateSource, RecordedSource, draws_to_numpy
 
 DIM = 10
 
 
 # ---------------------------------------------------------------- stand-in problems
 # kind 1: rotated ellipsoid (condition 1e6, costs up to ~1e7); kind 2: rotated Rastrigin. Both plus a bias.
-
-
-@struct.dataclass
-class ToyProblem:
-    kind: jax.Array
-    shift: jax.Array
-    rotate: jax.Array
-    bias: jax.Array
-    lb: jax.Array
-    ub: jax.Array
-
-
-def toy_evaluate(problem, x):
-    z = jnp.einsum("...d,ed->...e", x - problem.shift, problem.rotate)
-    dim = z.shape[-1]
-    ellipsoid = jnp.sum(10.0 ** (6 * jnp.arange(dim) / (dim - 1)) * z**2, -1)
-    rastrigin = 10.0 * (dim - jnp.sum(jnp.cos(2 * jnp.pi * z), -1)) + jnp.sum(z**2, -1)
-    return jnp.where(problem.kind == 1, ellipsoid, rastrigin) + problem.bias
-
-
-class NumpyToy:
-    """MetaBox's problem interface (lb, ub, dim, eval, optimum) over a ToyProblem, in numpy."""
-
-    def __init__(self, problem):
-        self.p = jax.tree.map(np.asarray, problem)
-        self.dim = int(self.p.shift.shape[-1])
-        self.lb, self.ub = float(self.p.lb), float(self.p.ub)
-        self.optimum = float(self.eval(self.p.shift[None])[0])
-
-    def eval(self, x):
-        z = (np.asarray(x, np.float64) - self.p.shift) @ self.p.rotate.T
-        if int(self.p.kind) == 1:
-            value = np.sum(10.0 ** (6 * np.arange(self.dim) / (self.dim - 1)) * z**2, -1)
-        else:
-            value = 10.0 * (self.dim - np.sum(np.cos(2 * np.pi * z), -1)) + np.sum(z**2, -1)
-        return value + self.p.bias
-
-
-def make_toy(kind: int, seed: int, dim: int = DIM, lb=-5.0, ub=5.0):
-    rng = np.random.RandomState(seed)
-    f = lambda v: jnp.asarray(v, jnp.result_type(float))  # noqa: E731
-    return ToyProblem(jnp.asarray(kind), f(rng.uniform(-4, 4, dim)), f(np.linalg.qr(rng.randn(dim, dim))[0]),
-                      f(rng.uniform(-100, 100)), f(lb), f(ub))
 
 
 def random_actions(n, population_size, seed):

@@ -17,7 +17,7 @@ from jppo.metabbo.gleet import GLEETEnv, GLEETParams
 from jppo.metabbo.networks import gleet_networks
 from jppo.nstep import NStepTrainer
 from jppo.train import make_networks
-from tests.test_gleet_env import make_toy, toy_evaluate
+from references.stand_ins import make_toy, toy_evaluate
 
 NP = 8
 CONFIG = preset("gleet-bbob10d", num_envs=2, num_steps=2, total_steps=2 * 2 * 4)  # 4 windows = 2 episodes

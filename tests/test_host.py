@@ -119,7 +119,7 @@ def test_ctrl_c_saves_a_checkpoint_and_stops_the_workers(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("mode", ["async", "ray"])
 def test_an_env_failing_in_a_worker_reaches_the_caller_and_workers_stop(mode):
-    config = dataclasses.replace(TINY, env_id="gym:tests.host_envs:FaultyCartPole-v0")
+    config = dataclasses.replace(TINY, env_id="gym:references.host_envs:FaultyCartPole-v0")
     trainer = HostTrainer(config, mode=mode)
     with pytest.raises(Exception, match="FaultyCartPole broke at step 21"):
         with trainer:

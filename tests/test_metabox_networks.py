@@ -1,5 +1,5 @@
 """jppo.metabbo.networks against torch: MetaBox's modules and the GLEET / RLEPSO / RLDAS actors and
-critics. Each NNX module gets the weights of a torch twin (tests/metabox_torch_twins.py, written
+critics. Each NNX module gets the weights of a torch twin (references/torch_twins.py, written
 from the definitions) through `load_state_dict`; in float64 outputs and gradients (inputs and
 parameters) agree to 1e-10. With JPPO_METABOX_SRC set, MetaBox's own torch networks too, and the
 checkpoints shipped in metaevobox (those need an importable metaevobox to unpickle)."""
@@ -18,8 +18,8 @@ from flax import nnx
 torch = pytest.importorskip("torch")
 
 from jppo.metabbo import networks as N  # noqa: E402
-from tests import metabox_torch_twins as T  # noqa: E402
-from tests.metabox_source import ENV, SKIP_REASON, metabbo_agent_module  # noqa: E402
+from references import torch_twins as T  # noqa: E402
+from references.metabox_source import ENV, SKIP_REASON, metabbo_agent_module  # noqa: E402
 
 TOL = 1e-10
 

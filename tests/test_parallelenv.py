@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import compat.parallelenv as pe_module
-import tests.envs_for_tests as test_envs
+import references.envs as test_envs
 from compat.parallelenv import MODES, EnvAttributeError, ParallelEnv, WorkerError, plan_ray_groups
-from tests.envs_for_tests import CrashingEnv, FailingEnv, ProbeEnv, SlowEnv, UnloadableEnv, make_pbo_env
+from references.envs import CrashingEnv, FailingEnv, ProbeEnv, SlowEnv, UnloadableEnv, make_pbo_env
 
 LOCAL_MODES = ("dummy", "subproc")
 RAY_MODES = ("ray", "ray-subproc")

@@ -7,7 +7,7 @@ import pytest
 
 from jppo.metabbo import report
 from jppo.metabbo.rlepso import PlainPSO, RLEPSOEnv, RLEPSOParams, rollout
-from tests.test_rlepso_env import make_stand_in, stand_in_evaluate
+from references.stand_ins import make_stand_in, stand_in_evaluate
 
 
 def suite_params(max_fes=2000):

@@ -14,64 +14,16 @@ from flax import struct
 from jppo.metabbo import rlepso
 from jppo.metabbo.rlepso import (RLEPSOEnv, RLEPSOParams, check_action, cost_history, max_generations, rollout,
                               sample_init_draws, sample_step_draws)
-from tests import metabox_source
-from tests.rlepso_reference import RandomStateSource, RecordedSource, RLEPSOReference, draws_to_numpy
+from references import metabox_source
+from references.stand_ins import (NumpyProblem, StandInProblem, make_stand_in, stand_in_evaluate,
+                                  stand_in_numpy)
+from references.rlepso_numpy import RandomStateSource, RecordedSource, RLEPSOReference, draws_to_numpy
 
 DIM = 10
 
 
 # ---------------------------------------------------------------- stand-in problems
 # Same fields as jppo.metabbo.bbob.Problem; f1 = sphere, f3 = rotated Rastrigin, both plus a bias.
-
-
-@struct.dataclass
-class StandInProblem:
-    fid: jax.Array
-    shift: jax.Array
-    rotate: jax.Array
-    rotate2: jax.Array
-    bias: jax.Array
-    lb: jax.Array
-    ub: jax.Array
-
-
-def stand_in_evaluate(problem, x):
-    z = jnp.einsum("...d,ed->...e", x - problem.shift, problem.rotate)
-    sphere = jnp.sum(z**2, -1)
-    rastrigin = 10.0 * (z.shape[-1] - jnp.sum(jnp.cos(2 * jnp.pi * z), -1)) + sphere
-    return jnp.where(problem.fid == 1, sphere, rastrigin) + problem.bias
-
-
-def stand_in_numpy(problem, x):
-    p = jax.tree.map(np.asarray, problem)
-    z = (x - p.shift) @ p.rotate.T
-    sphere = np.sum(z**2, -1)
-    value = sphere if int(p.fid) == 1 else 10.0 * (z.shape[-1] - np.sum(np.cos(2 * np.pi * z), -1)) + sphere
-    return value + p.bias
-
-
-def make_stand_in(fid: int, seed: int, dim: int = DIM, lb=-5.0, ub=5.0):
-    rng = np.random.RandomState(seed)
-    rotate = np.linalg.qr(rng.randn(dim, dim))[0] if fid != 1 else np.eye(dim)
-    f = lambda v: jnp.asarray(v, jnp.result_type(float))  # noqa: E731
-    return StandInProblem(jnp.asarray(fid), f(rng.uniform(-4, 4, dim)), f(rotate), f(np.eye(dim)),
-                          f(rng.uniform(-100, 100)), f(lb), f(ub))
-
-
-class NumpyProblem:
-    """MetaBox's problem interface over a stand-in problem: lb, ub, dim, eval, optimum."""
-
-    def __init__(self, problem):
-        self.problem = problem
-        self.dim = int(problem.shift.shape[-1])
-        self.lb, self.ub = float(problem.lb), float(problem.ub)
-        self.optimum = float(self.eval(np.asarray(problem.shift)[None])[0])
-
-    def eval(self, x):
-        return stand_in_numpy(self.problem, np.asarray(x, np.float64))
-
-    def reset(self):
-        pass
 
 
 def env_and_params(problem, **kw):

@@ -9,7 +9,7 @@ from flax import nnx
 import jppo
 
 torch = pytest.importorskip("torch")
-from tests.torch_ppo import TorchGaussianActorCritic, clip_groups, torch_loss, torch_update  # noqa: E402
+from references.torch_ppo import TorchGaussianActorCritic, clip_groups, torch_loss, torch_update  # noqa: E402
 
 OBS, ACT, N = 4, 2, 32
 

@@ -2,7 +2,7 @@ r"""GLEET: a particle swarm whose per-particle exploration / exploitation balanc
 
 A port of MetaBox's ``GLEET_Optimizer`` (metaevobox 2.0.2, after Ma et al., "Auto-configuring
 Exploration-Exploitation Tradeoff in Evolutionary Computation via Deep Reinforcement Learning",
-GECCO 2024). With the same random draws it takes the same steps; `tests/gleet_reference.py` is a
+GECCO 2024). With the same random draws it takes the same steps; `references/gleet_numpy.py` is a
 plain numpy port that the tests run side by side with this one.
 
 Swarm: NP = 100 particles, dimension D, bounds [lb, ub], v_max = 0.1 (ub - lb), costs

@@ -2,7 +2,7 @@ r"""RLEPSO: an ensemble particle swarm whose per-group coefficients an agent set
 
 A port of MetaBox's ``RLEPSO_Optimizer`` (MetaBox v2 / metaevobox 2.0.2, after Yin et al., "RLEPSO:
 Reinforcement learning based Ensemble particle swarm optimizer", ACAI 2021). With the same random
-draws it takes the same steps, quirks included; `tests/rlepso_reference.py` is a plain numpy port
+draws it takes the same steps, quirks included; `references/rlepso_numpy.py` is a plain numpy port
 that the tests run side by side with this one.
 
 Swarm: NP = 100 particles in G = 5 groups of NP // G consecutive particles, dimension D, bounds

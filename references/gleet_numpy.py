@@ -2,7 +2,7 @@
 
 Written from the definitions (gleet.md §1, MetaBox's optimizer read line by line), independently of
 jppo/metabbo/gleet.py. Randomness comes from a source asked for each draw by name, in MetaBox's order
-(`tests.rlepso_reference.RandomStateSource` reproduces MetaBox's RandomState stream;
+(`references.rlepso_numpy.RandomStateSource` reproduces MetaBox's RandomState stream;
 `RecordedSource` hands out the JAX env's draws): 'position', 'velocity' at reset, then 'pbest' (r₁)
 and 'gbest' (r₂) each step.
 

@@ -19,7 +19,7 @@ jax 0.10 numpy>=2.0 (ResolutionImpossible). It does import and run with numpy 2 
 
     /tmp/mbvenv/bin/python -m pytest -p no:xdist tests/test_compat_extra.py -k metabox
 
-or by hand: cd <scratch dir> && PYTHONPATH=<repo> /tmp/mbvenv/bin/python -m tests.metabox_dropin [max_learning_step]
+or by hand: cd <scratch dir> && PYTHONPATH=<repo> /tmp/mbvenv/bin/python -m references.metabox_dropin [max_learning_step]
 
 It writes MetaBox's outputs (agent_model/, output/) under the current directory and prints one
 line `RESULT {json}` at the end.

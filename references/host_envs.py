@@ -1,5 +1,5 @@
 """Gymnasium environments for tests/test_host.py, importable in worker processes as
-`gym:tests.host_envs:<id>` (gymnasium imports the module, which registers the ids)."""
+`gym:references.host_envs:<id>` (gymnasium imports the module, which registers the ids)."""
 
 import gymnasium
 from gymnasium.envs.classic_control import CartPoleEnv
