@@ -1,7 +1,7 @@
 """How MetaBox's networks are called, and their outputs brought to the shapes the loop uses.
 
-MetaBox's seven PPO agents call their actor and critic in several ways (design.md, "MetaBox's own
-agents"); a port keeps its networks' conventions and compat adapts to them:
+MetaBox's seven PPO agents call their actor and critic in several ways; a port keeps its networks'
+conventions and compat adapts to them:
 
 * the stored-action keyword: `fixed_action=` (most) or `fix_action=` (RLDAS, SYMBOL);
 * `require_entropy=` taken (most) or not (L2T, which always returns the entropy);

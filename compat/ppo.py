@@ -1,7 +1,7 @@
 """MetaBox's `PPO_Agent`, `Memory` on the jppo engine.
 
-The loop in `train_episode` is MetaBox's (see design.md, "The facade"): windows of up to `n_step`
-transitions, then K epochs, each one optimizer step on the whole window:
+The loop in `train_episode` is MetaBox's (docs/metabox.md): windows of up to `n_step` transitions,
+then K epochs, each one optimizer step on the whole window:
 
     B = V(s_after_window)   (current critic, no gradient, every epoch)
     G_{T-1} = r_{T-1} + γB,   G_t = r_t + γG_{t+1}
@@ -306,7 +306,7 @@ class PPO_Agent(Basic_Agent):
 
     def train_episode(self, envs, seeds=None, para_mode="dummy", compute_resource={}, tb_logger=None,
                       required_info={}):
-        """One training episode over the batch `envs`; returns `(ended, info)` (see design.md)."""
+        """One training episode over the batch `envs`; returns `(ended, info)` (docs/metabox.md)."""
         if seeds is not None and not isinstance(seeds, numbers.Integral) and len(seeds) != len(envs):
             raise ValueError(f"seeds has {len(seeds)} entries but {len(envs)} environments were given")
         self._set_train()

@@ -5,7 +5,7 @@
     agent = GLEET.from_metabox("GLEET.npz", config)        # MetaBox's trained weights (compat.convert_checkpoint)
 
 Each port sets the config values its MetaBox class sets, builds the networks of
-`jppo.metabbo.networks`, has the same `__str__`, and trains with compat's loop (design.md).
+`jppo.metabbo.networks`, has the same `__str__`, and trains with compat's loop (`compat.ppo`).
 """
 
 from compat.agents.base import MetaBoxPort, WeightsMismatch
