@@ -56,10 +56,9 @@ def _config(**values):
 
 
 def _windows_to_steps(name, windows):
-    from compat.agents import gleet, rlepso
+    from jppo.metabbo.metabox_settings import SETTINGS
 
-    k = {"GLEET": gleet.CONFIG["K_epochs"], "RLEPSO": rlepso.CONFIG["K_epochs"],
-         "RLDAS": 2}[name]  # RLDAS: int(0.3 · (20000 // 2500)) on bbob-10D
+    k = SETTINGS[name]["K_epochs"] or 2  # RLDAS sets None and takes int(0.3 · (20000 // 2500)) on bbob-10D
     return windows * k
 
 

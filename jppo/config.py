@@ -8,7 +8,7 @@ import math
 import tomllib
 from pathlib import Path
 
-from jppo.metabbo.presets import METABBO_PRESETS
+from jppo.metabbo import registry
 from jppo.networks import INITS
 
 # Fields whose change alters array shapes or the compiled program: a resumed run must keep them.
@@ -186,7 +186,7 @@ class TrainConfig:
         return {f: (getattr(self, f), getattr(other, f)) for f in SHAPE_FIELDS if getattr(self, f) != getattr(other, f)}
 
 
-PRESETS: dict[str, dict] = {**METABBO_PRESETS}  # env id -> its own defaults (TrainConfig fields)
+PRESETS: dict[str, dict] = {env_id: spec.preset for env_id, spec in registry.ENVS.items()}  # env id -> its defaults
 
 
 def read_file(path: str | Path) -> dict:

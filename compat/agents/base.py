@@ -1,4 +1,5 @@
-"""What the ports share: where checkpoints go, the networks' seed, and loading MetaBox's weights.
+"""What the ports share: MetaBox's settings and name, where checkpoints go, the networks' seed, and
+loading MetaBox's weights.
 
 MetaBox's weights come from `python -m compat.convert_checkpoint X.pkl X.npz`
 (`jppo.metabbo.metabox_checkpoint.MetaBoxWeights`: agent class name, each network's torch
@@ -14,6 +15,7 @@ import os
 from flax import nnx
 
 from jppo.metabbo.metabox_checkpoint import MetaBoxWeights, read_weights
+from jppo.metabbo.metabox_settings import SETTINGS
 from jppo.metabbo.networks import StateDictError, load_state_dict
 
 
@@ -33,6 +35,17 @@ def save_dir(agent, config) -> str:
 
 class MetaBoxPort:
     """Mixin for the ports (put before `PPO_Agent` in the bases)."""
+
+    metabox_name: str  # MetaBox's class name: the agent's str(), its save directory, its row of SETTINGS
+
+    def __str__(self):
+        return self.metabox_name
+
+    def _take_config(self, config) -> None:
+        """Keep `config` and set on it, in place, what MetaBox's `__init__` sets (`SETTINGS[metabox_name]`)."""
+        self.config = config
+        for key, value in SETTINGS[self.metabox_name].items():
+            setattr(config, key, value)
 
     @classmethod
     def from_metabox(cls, weights, config):

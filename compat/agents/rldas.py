@@ -1,9 +1,8 @@
 """MetaBox's RLDAS agent (baseline/metabbo/rldas.py) on `compat.ppo.PPO_Agent`.
 
-Config values as MetaBox's `RLDAS.__init__` sets them: Adam, lr 1e-5 for both networks,
-feature_dim 9, optim_num 3 (the DE variants to choose from), gamma 0.99, n_step 10, eps_clip 0.1,
-max_grad_norm 0.1; `config.dim` (the problem dimension) sizes the move embedders. K_epochs is None
-in the config: as MetaBox, each `train_episode` takes
+Config values as MetaBox's `RLDAS.__init__` sets them (`SETTINGS["RLDAS"]` of
+`jppo.metabbo.metabox_settings`; optim_num: the DE variants to choose from); `config.dim` (the problem
+dimension) sizes the move embedders. K_epochs is None in the config: as MetaBox, each `train_episode` takes
 
     K = max(1, max over envs of int(0.3 · (MaxFEs // period)))     (bbob-10D: int(0.3 · 8) = 2)
 
@@ -17,8 +16,8 @@ as 'fes', as MetaBox's RLDAS does (its optimizer has no `fes`).
 
 Training departs from MetaBox's own `RLDAS.train_episode` on purpose: at epochs k ≥ 1 MetaBox
 re-evaluates every stored action, and the values, at the window's *last* state (`self.actor(state,
-fix_action=old_actions[tt])`), a bug; the port uses compat's corrected loop, which re-evaluates
-them at the states where they were taken (design.md, "The facade").
+fix_action=old_actions[tt])`), a bug; the port uses compat's loop, which re-evaluates each stored
+action, and its value, at the state where the action was taken.
 """
 
 from __future__ import annotations
@@ -27,9 +26,6 @@ from compat.agents.base import MetaBoxPort, network_rngs, save_dir
 from compat.parallelenv import ParallelEnv, WorkerError
 from compat.ppo import PPO_Agent
 from jppo.metabbo.networks import RLDASActor, RLDASCritic, rldas_observation
-
-CONFIG = dict(optimizer="Adam", lr=1e-5, feature_dim=9, optim_num=3, gamma=0.99, n_step=10, K_epochs=None,
-              eps_clip=0.1, max_grad_norm=0.1)
 
 
 def epochs_for(envs) -> int:
@@ -47,18 +43,15 @@ def epochs_for(envs) -> int:
 class RLDAS(MetaBoxPort, PPO_Agent):
     """RLDAS: MetaBox's config values and networks; `RLDAS.from_metabox(npz, config)` loads its weights."""
 
+    metabox_name = "RLDAS"
+
     def __init__(self, config):
-        self.config = config
-        for key, value in CONFIG.items():
-            setattr(config, key, value)
+        self._take_config(config)
         actor = RLDASActor(config.dim, config.optim_num, config.feature_dim, config.device, rngs=network_rngs(config))
         critic = RLDASCritic(config.dim, config.optim_num, config.feature_dim, config.device,
                              rngs=network_rngs(config, 1))
         config.agent_save_dir = save_dir(self, config)
         super().__init__(config, {"actor": actor, "critic": critic}, config.lr)
-
-    def __str__(self):
-        return "RLDAS"
 
     def _trans_state(self, state):
         """Object array [B, 1 + 2·optim_num] → `(feature [B, feature_dim], moves [B, 2·optim_num, dim])`."""

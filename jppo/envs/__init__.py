@@ -11,10 +11,11 @@ from collections.abc import Callable
 from jppo.envs.base import Box, Discrete, Environment
 from jppo.envs.classic import CartPole, Pendulum
 from jppo.envs.wrappers import AutoReset, EpisodeStats
+from jppo.metabbo import registry as metabbo_registry
 
 _REGISTRY: dict[str, Callable[..., tuple[Environment, object]]] = {}
-_LAZY = {f"rlepso-bbob{dim}d{suffix}": "jppo.metabbo.rlepso" for dim in (10, 30) for suffix in ("", "-log", "-rel")}
-_LAZY.update({f"gleet-bbob{dim}d": "jppo.metabbo.gleet" for dim in (10, 30)})
+# ids whose module is imported on first use (it registers them): loading JAX envs only when asked for
+_LAZY = {env_id: spec.module for env_id, spec in metabbo_registry.ENVS.items()}
 
 
 HOST_PREFIX = "gym:"  # ids the host trainer runs (`jppo.host`), gymnasium's behind the prefix

@@ -60,6 +60,7 @@ import numpy as np
 from flax import struct
 
 from jppo.envs.base import Box, default_float
+from jppo.metabbo import registry
 from jppo.metabbo.swarm import (InitDraws, SwarmEnv, bounds, check_budget, cost_history, default_evaluate, dim_of,
                                 max_generations, new_cost_log, register_suites, rollout, sample_init_draws,
                                 select_problem, uniform, update_bests, update_cost_log)
@@ -333,8 +334,8 @@ def fixed_action_policy(value: float = 0.5) -> Callable:
     return lambda key, obs: jnp.full(obs.shape[:-1], value, obs.dtype)
 
 
-# MetaBox's suites and budgets: bbob-10D with 20000 evaluations, bbob-30D with 50000.
-SUITES = {"gleet-bbob10d": (10, 20000), "gleet-bbob30d": (30, 50000)}
+# env id -> (dim, max_fes) for the ids this module builds (their rows in jppo.metabbo.registry)
+SUITES = {env_id: (spec.dim, spec.max_fes) for env_id, spec in registry.specs_of(__name__).items()}
 
 
 def suite(env_id: str, split: str = "train", difficulty: str = "easy"):

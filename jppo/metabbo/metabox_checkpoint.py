@@ -111,17 +111,15 @@ RLEPSO_LAYOUT = {"actor": {"mean": "_Actor__mu_net", "spread": "_Actor__sigma_ne
 
 
 def metabox_config(weights: MetaBoxWeights, env_id: str, **overrides):
-    """jppo's preset of `env_id` with what MetaBox's config says (lr, σ range, gamma, eps, K, n_step,
-    difficulty where jppo has it) and MetaBox's bootstrap past a termination."""
-    from jppo.config import TrainConfig, preset
+    """jppo's preset of `env_id` with what MetaBox's config says (the settings a `TrainConfig` has:
+    `jppo.metabbo.metabox_settings.train_fields`, and the train difficulty) and MetaBox's bootstrap past a
+    termination."""
+    from jppo.config import preset
+    from jppo.metabbo.metabox_settings import train_fields
 
-    c = weights.config
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {"learning_rate": c.get("lr", c.get("lr_actor")), "min_sigma": c.get("min_sigma"),
-              "max_sigma": c.get("max_sigma"), "gamma": c.get("gamma"), "clip_eps": c.get("eps_clip"),
-              "num_epochs": c.get("K_epochs"), "num_steps": c.get("n_step"), "bootstrap_terminal": True,
-              "difficulty": c.get("train_difficulty")}
-    values = {k: v for k, v in values.items() if v is not None and k in known}
+    values = {**train_fields(weights.config), "bootstrap_terminal": True}
+    if weights.config.get("train_difficulty") is not None:
+        values["difficulty"] = weights.config["train_difficulty"]
     return preset(env_id, **{**values, **overrides})
 
 

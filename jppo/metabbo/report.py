@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,10 +28,10 @@ import jax
 import numpy as np
 from scipy.stats import rankdata
 
-from jppo.metabbo import gleet, rlepso, swarm
+from jppo.metabbo import registry, rlepso, swarm
 
-SUITE_MODULES = (rlepso, gleet)  # modules with SUITES, suite(env_id, split, difficulty) and baseline(env)
-SUITES = {env_id: module for module in SUITE_MODULES for env_id in module.SUITES}
+# env id -> its module, which has suite(env_id, split, difficulty) and baseline(env)
+SUITES = {env_id: importlib.import_module(spec.module) for env_id, spec in registry.ENVS.items()}
 
 COST_FLOOR = 1e-8  # costs below this are shown at the floor on a log scale
 

@@ -85,6 +85,7 @@ from flax import struct
 from jax import lax
 
 from jppo.envs.base import Box, default_float
+from jppo.metabbo import registry
 from jppo.metabbo.swarm import (InitDraws, SwarmEnv, bounds, check_budget, cost_history, default_evaluate, dim_of,
                                 evaluate_with_bias, max_generations, new_cost_log, register_suites, rollout,
                                 sample_init_draws, select_problem, uniform, update_bests, update_cost_log)
@@ -332,8 +333,8 @@ class RLEPSOEnv(SwarmEnv):
     `metabox_costs=True` evaluates with the bias instead, so that cost = (f(x) + bias) - (f(x*) + bias) as
     MetaBox computes it: in float64 costs are then quantised at the bias's spacing (1e-14 to 5e-13) exactly
     as MetaBox's are, and the ±1 reward gives -1 for improvements below it where exact costs give +1 (a
-    settled swarm keeps "improving" in the last bits). It is what makes jppo train as MetaBox does
-    (benchmarks/results/metabox_parity.md §5); in float32 the spacing is 1e-5 to 2e-4, coarser than MetaBox's.
+    settled swarm keeps "improving" in the last bits). It is what makes jppo's ±1 reward, and so its training,
+    MetaBox's; in float32 the spacing is 1e-5 to 2e-4, coarser than MetaBox's.
     Observation [fes / maxFEs]; reward `"sign"` (±1, MetaBox's), `"log"` (the fall of log10 c(gbest))
     or `"relative"` (the fall of c(gbest) over its initial value);
     info: `cost` (best cost so far, c(gbest)) and `fes`.
@@ -423,11 +424,8 @@ class PlainPSO(RLEPSOEnv):
         return swarm_step(state, fixed, draws, self.evaluate_fn, params)
 
 
-# MetaBox's suites and budgets: bbob-10D with 20000 evaluations, bbob-30D with 50000; the `-log` and
-# `-rel` ids train on the "log" and "relative" rewards instead of MetaBox's ±1 (see the module docstring).
-SUITES = {f"rlepso-bbob{dim}d{suffix}": (dim, max_fes, reward)
-          for dim, max_fes in ((10, 20000), (30, 50000))
-          for suffix, reward in (("", "sign"), ("-log", "log"), ("-rel", "relative"))}
+# env id -> (dim, max_fes, reward) for the ids this module builds (their rows in jppo.metabbo.registry)
+SUITES = {env_id: (spec.dim, spec.max_fes, spec.reward) for env_id, spec in registry.specs_of(__name__).items()}
 
 
 def suite(env_id: str, split: str = "train", difficulty: str = "easy", metabox_costs: bool = False):
