@@ -23,19 +23,27 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _help(field: dataclasses.Field) -> str:
+    """The field's one-line help (`jppo.config.option`) and TrainConfig's default."""
+    default = " ".join(map(str, field.default)) if isinstance(field.default, tuple) else str(field.default)
+    return field.metadata["help"] + (f" (default: {default})" if default else "")
+
+
 def _add_config_flags(parser: argparse.ArgumentParser):
-    group = parser.add_argument_group("hyperparameters (override the defaults and --config)")
+    """One flag per `TrainConfig` field, built from the field: its type, help and choices."""
+    group = parser.add_argument_group(
+        "hyperparameters", "TrainConfig's fields. The defaults shown are TrainConfig's; an env's preset (the MetaBBO "
+                           "envs: MetaBox's settings) replaces them, a --config file replaces both, and these flags "
+                           "replace all three.")
     for f in dataclasses.fields(TrainConfig):
-        default = f.default
-        if f.name == "env_id":
-            group.add_argument("--env", dest="env_id", default=None, help=f"environment id (default {default})")
-        elif isinstance(default, bool):
-            group.add_argument(_flag(f.name), default=None, action=argparse.BooleanOptionalAction, help=f"(default {default})")
-        elif isinstance(default, tuple):
-            group.add_argument(_flag(f.name), default=None, type=int, nargs="+", help=f"(default {' '.join(map(str, default))})")
+        flag = "--env" if f.name == "env_id" else _flag(f.name)
+        if isinstance(f.default, bool):
+            kind = dict(action=argparse.BooleanOptionalAction)
+        elif isinstance(f.default, tuple):
+            kind = dict(type=int, nargs="+")
         else:
-            group.add_argument(_flag(f.name), default=None, type=type(default),
-                               help=f"(default {default if default != '' else 'the env decides'})")
+            kind = dict(type=type(f.default), choices=f.metadata.get("choices"))
+        group.add_argument(flag, dest=f.name, default=None, help=_help(f), **kind)
 
 
 def build_config(args) -> TrainConfig:

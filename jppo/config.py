@@ -10,6 +10,7 @@ from pathlib import Path
 
 from jppo.metabbo import registry
 from jppo.networks import INITS
+from jppo.optim import OPTIMIZERS
 
 # Fields whose change alters array shapes or the compiled program: a resumed run must keep them.
 SHAPE_FIELDS = ("env_id", "algorithm", "num_envs", "num_steps", "num_epochs", "num_minibatches", "hidden",
@@ -19,6 +20,13 @@ ALGORITHMS = ("ppo", "nstep")
 ACTIVATIONS = ("tanh", "relu")
 ACTORS = ("auto", "bounded", "bounded-unclamped", "gleet")
 BATCHINGS = ("mixed", "single", "multi")  # see jppo.batching
+
+
+def option(default, help: str, choices: tuple | None = None):
+    """A `TrainConfig` field with its one-line `jppo train --help` text and, where its values are a fixed
+    set, the allowed ones (checked by `TrainConfig`, offered as argparse choices by `jppo.cli`)."""
+    metadata = {"help": help} if choices is None else {"help": help, "choices": tuple(choices)}
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,45 +69,50 @@ class TrainConfig:
     a per-network one (MetaBox) for 'nstep'; inf means no clipping.
     """
 
-    env_id: str = "CartPole-v1"
-    total_steps: int = 500_000
-    num_envs: int = 4
-    num_steps: int = 128
-    num_epochs: int = 4
-    num_minibatches: int = 4
-    learning_rate: float = 2.5e-4
-    anneal_lr: bool = True
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_eps: float = 0.2
-    ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    normalize_advantages: bool = True
-    value_clip: bool = True
-    hidden: tuple[int, ...] = (64, 64)
-    critic_hidden: tuple[int, ...] = ()
-    activation: str = "tanh"
-    actor: str = "auto"
-    min_sigma: float = 0.01
-    max_sigma: float = 0.7
-    algorithm: str = "ppo"
-    bootstrap_terminal: bool = False
-    scale_rewards_per_env: bool = False
-    optimizer: str = "Adam"
-    batching: str = "mixed"
-    init: str = "orthogonal"
-    difficulty: str = ""
-    metabox_costs: bool = False
-    seed: int = 0
+    env_id: str = option("CartPole-v1", "environment: a registered JAX env (CartPole-v1, rlepso-bbob10d, ...) or "
+                                        "gym:<gymnasium id>")
+    total_steps: int = option(500_000, "environment steps to train for, all envs together")
+    num_envs: int = option(4, "environments stepped in parallel")
+    num_steps: int = option(128, "steps per env in one rollout ('nstep': the window, MetaBox's n_step)")
+    num_epochs: int = option(4, "passes over each rollout per update (MetaBox's K_epochs)")
+    num_minibatches: int = option(4, "minibatches per pass ('nstep': 1, the whole window)")
+    learning_rate: float = option(2.5e-4, "the optimizer's learning rate, for every network")
+    anneal_lr: bool = option(True, "decay the learning rate linearly to 0 over the run")
+    gamma: float = option(0.99, "discount factor")
+    gae_lambda: float = option(0.95, "GAE's lambda ('ppo')")
+    clip_eps: float = option(0.2, "PPO's clip range, of the ratio and of clipped values (MetaBox's eps_clip)")
+    ent_coef: float = option(0.01, "entropy bonus coefficient")
+    vf_coef: float = option(0.5, "value loss coefficient")
+    max_grad_norm: float = option(0.5, "gradient clipping: a global norm ('ppo'), per network ('nstep'); inf: none")
+    normalize_advantages: bool = option(True, "normalise advantages per minibatch")
+    value_clip: bool = option(True, "clip the value loss around the rollout's values")
+    hidden: tuple[int, ...] = option((64, 64), "hidden layer sizes of the MLP actor (and critic)")
+    critic_hidden: tuple[int, ...] = option((), "hidden layer sizes of the MLP critic (default: --hidden's)")
+    activation: str = option("tanh", "activation of the MLPs' hidden layers", ACTIVATIONS)
+    actor: str = option("auto", "policy: auto (categorical or Gaussian by action space), bounded (RLEPSO's), "
+                                "bounded-unclamped, gleet (GLEET's attention actor)", ACTORS)
+    min_sigma: float = option(0.01, "bounded and GLEET actors: the smallest standard deviation")
+    max_sigma: float = option(0.7, "bounded and GLEET actors: the largest standard deviation")
+    algorithm: str = option("ppo", "ppo (GAE, minibatches, auto-reset envs) or nstep (MetaBox's n-step windows)",
+                            ALGORITHMS)
+    bootstrap_terminal: bool = option(False, "'nstep': bootstrap past a termination too, as MetaBox does")
+    scale_rewards_per_env: bool = option(False, "'nstep': divide each env's rewards by the RMS of its returns")
+    optimizer: str = option("Adam", "torch's optimizer of that name, with torch's defaults", tuple(OPTIMIZERS))
+    batching: str = option("mixed", "'nstep': problems of a batch: mixed (env i on problem i), single (MetaBox's: "
+                                    "one per batch), multi", BATCHINGS)
+    init: str = option("orthogonal", "MLP initialisation: orthogonal (PPO practice) or torch (nn.Linear's, "
+                                     "MetaBox's)", INITS)
+    difficulty: str = option("", "a problem suite's train split (BBOB: easy, difficult, all; empty: the env's)")
+    metabox_costs: bool = option(False, "RLEPSO envs: MetaBox's cost arithmetic, (f(x) + bias) - (f(x*) + bias)")
+    seed: int = option(0, "random seed (--seeds N draws N keys from it)")
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", tuple(self.hidden))
         object.__setattr__(self, "critic_hidden", tuple(self.critic_hidden))
-        for name, allowed in (("algorithm", ALGORITHMS), ("activation", ACTIVATIONS), ("actor", ACTORS),
-                              ("batching", BATCHINGS), ("init", INITS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for f in dataclasses.fields(self):
+            allowed = f.metadata.get("choices")
+            if allowed is not None and getattr(self, f.name) not in allowed:
+                raise ValueError(f"{f.name} must be one of {allowed}, got {getattr(self, f.name)!r}")
         if not 0 < self.min_sigma <= self.max_sigma:
             raise ValueError(f"need 0 < min_sigma <= max_sigma, got {self.min_sigma}, {self.max_sigma}")
         for name in ("total_steps", "num_envs", "num_steps", "num_epochs", "num_minibatches"):
