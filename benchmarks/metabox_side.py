@@ -1,6 +1,6 @@
-"""MetaBox's own side of `bench_metabox_parity`: its pretrained RLEPSO rolled out by its Tester's rules, and
-its Trainer driving MetaBox's torch RLEPSO or compat's PPO_Agent. Everything here imports metaevobox and
-torch lazily; `available()` says whether they import.
+"""MetaBox's own side of the metabox_parity study (`benchmarks/metabox_parity/`): its pretrained RLEPSO
+rolled out by its Tester's rules, and its Trainer driving MetaBox's torch RLEPSO or compat's PPO_Agent.
+Everything here imports metaevobox and torch lazily; `available()` says whether they import.
 
 Conventions copied from MetaBox 2.0.2 (paths under metaevobox/):
 * Tester (tester.py:358-367): for run seed s = 1..51, `torch.manual_seed(s)`, `np.random.seed(s)`,
@@ -108,6 +108,16 @@ def rollout_final_costs(agent, problems, runs: int, cfg, max_fes: int | None = N
         histories.append(np.stack(hist))
     seconds = (time.perf_counter() - start) / max(1, len(problems) * runs)
     return np.array(finals), np.stack(histories), seconds
+
+
+def pretrained_final_costs(runs: int, problems: int | None, max_fes: int) -> dict:
+    """RLEPSO.pkl on the first `problems` (None: all) test problems, `runs` runs each, by the Tester's rules:
+    `{'final', 'history', 'seconds' (per episode), 'fids'}`."""
+    cfg = config()
+    _, test = problem_sets(cfg)
+    test = test[:problems] if problems is not None else test
+    final, history, seconds = rollout_final_costs(load_pretrained(), test, runs, cfg, max_fes)
+    return {"final": final, "history": history, "seconds": seconds, "fids": [fid(p) for p in test]}
 
 
 def metabox_seed(seed: int) -> int:

@@ -1,7 +1,8 @@
-"""Write a benchmark's markdown table and PNG plot."""
+"""Write a benchmark's markdown table and PNG plot, and the summary a report is drawn from."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
@@ -49,3 +50,31 @@ def write(out_dir: Path, name: str, *, title: str, header, rows, notes=(), plot=
         fig.savefig(out_dir / f"{name}.png", dpi=100)
         plt.close(fig)
     (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
+
+
+def _plain(x):
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x.tolist() if hasattr(x, "tolist") else x  # numpy arrays and scalars
+
+
+def _dumps(x, depth: int = 0) -> str:
+    pad = " " * (depth + 1)
+    if isinstance(x, dict) and x:
+        items = [f"{pad}{json.dumps(k)}: {_dumps(v, depth + 1)}" for k, v in x.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
+    if isinstance(x, list) and any(isinstance(v, dict) for v in x):
+        return "[\n" + ",\n".join(pad + _dumps(v, depth + 1) for v in x) + "\n" + " " * depth + "]"
+    return json.dumps(x, ensure_ascii=False)
+
+
+def write_summary(path: Path, summary: dict):
+    """`summary` (dicts, lists, numbers, strings, numpy arrays) as JSON, a dict entry per line and arrays on one
+    line each; floats as Python writes them, so they read back exactly."""
+    path.write_text(_dumps(_plain(summary)) + "\n")
+
+
+def read_summary(path: Path) -> dict:
+    return json.loads(path.read_text())
