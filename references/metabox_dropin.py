@@ -1,25 +1,18 @@
 """MetaBox's own RLEPSO agent class, with its torch base class swapped for `compat.ppo.PPO_Agent`,
 trained by MetaBox's own `Trainer` on bbob-10D for a tiny budget, then rolled out once.
 
-Needs an environment where `metaevobox` (2.0.2) imports next to jppo. pip cannot build one: through
-tianshou 1.1.0, metaevobox requires gymnasium<0.29 and numpy<2, while jppo requires gymnasium>=1.0 and
-jax 0.10 numpy>=2.0 (ResolutionImpossible). It does import and run with numpy 2 when installed with
---no-deps. A throwaway venv layered over the project's (nothing of the project's venv changes):
+Needs an environment where `metaevobox` (2.0.2) imports next to jppo. pip cannot resolve one: through
+tianshou 1.1.0, metaevobox requires gymnasium<0.29 and numpy<2, while jppo requires gymnasium>=1.0 and,
+through jax, numpy>=2 (ResolutionImpossible). It does import and run with numpy 2 when installed with
+--no-deps with the packages it imports, in a venv layered over the project's (nothing of .venv changes).
+references/metabox_venv.py builds that venv from its pinned list and runs the tests marked `metabox` in it
+(this module runs there through tests/test_compat_extra.py):
 
-    python -m venv --without-pip /tmp/mbvenv
-    echo $PWD/.venv/lib/python3.11/site-packages > /tmp/mbvenv/lib/python3.11/site-packages/zz_jppo.pth
-    .venv/bin/pip --python /tmp/mbvenv/bin/python install --no-deps metaevobox==2.0.2 \
-        tianshou==1.1.0 deepdiff==7.0.1 ordered-set==4.1.0 sensai-utils==1.6.0 overrides pettingzoo \
-        gym==0.26.2 gym-notices GPUtil==1.4.0 xgboost-cpu==3.0.0 scikit-learn joblib threadpoolctl \
-        narwhals pandas seaborn h5py numba llvmlite tensorboard cma==4.5.0 deap==1.4.4 moocore cffi \
-        pycparser platformdirs pypop7==0.0.82 cmaes==0.11.1 openai pydantic pydantic_core \
-        typing-inspection annotated-types httpx2 sniffio anyio
+    .venv/bin/python -m references.metabox_venv --test            # builds .venv-metabox, then the tests
+    .venv/bin/python -m references.metabox_venv --test -- -k trainer_runs_rlepso
+    .venv/bin/python -m references.metabox_venv --print           # the shell commands, to build it by hand
 
-(the import-time needs of `import metaevobox`, found by importing it until nothing was missing). Then
-
-    /tmp/mbvenv/bin/python -m pytest -p no:xdist tests/test_compat_extra.py -k metabox
-
-or by hand: cd <scratch dir> && PYTHONPATH=<repo> /tmp/mbvenv/bin/python -m references.metabox_dropin [max_learning_step]
+or by hand: cd <scratch dir> && PYTHONPATH=<repo> <repo>/.venv-metabox/bin/python -m references.metabox_dropin [max_learning_step]
 
 It writes MetaBox's outputs (agent_model/, output/) under the current directory and prints one
 line `RESULT {json}` at the end.

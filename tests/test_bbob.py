@@ -164,6 +164,7 @@ def test_bad_input_is_named():
 # ---------------------------------------------------------------- MetaBox's own code, when available
 
 
+@pytest.mark.metabox
 def test_same_instances_and_values_as_metabox(suite64):
     """MetaBox's get_datasets draws (seed 3849, shift, rotation, bias, then each constructor's own
     draws) rebuilt here give the same functions: values agree on random points."""

@@ -305,6 +305,7 @@ def _env_states(name, n_states=3):
     return np.stack(out) if name != "RLDAS" else np.stack(out).astype(object)
 
 
+@pytest.mark.metabox
 @pytest.mark.parametrize("name", ["GLEET", "RLEPSO", "RLDAS"])
 def test_shipped_checkpoints_in_the_ports(tmp_path, x64, name):
     from compat.convert_checkpoint import convert, load_agent

@@ -208,6 +208,7 @@ def test_train_episode_learns_a_target_task(tmp_path):
 # --------------------------------------------------------------------------- MetaBox itself
 
 
+@pytest.mark.metabox
 @pytest.mark.skipif(importlib.util.find_spec("metaevobox") is None, reason="metaevobox is not importable here")
 def test_metabox_trainer_runs_rlepso_on_compat(tmp_path):
     """MetaBox's RLEPSO class, rebased on compat.ppo.PPO_Agent with NNX networks, trained by MetaBox's

@@ -176,6 +176,7 @@ def _metabox_problems(fids, dim=DIM):
     return [problems[f] for f in fids]
 
 
+@pytest.mark.metabox
 def test_reference_is_metabox_bit_for_bit():
     """With MetaBox's RandomState stream the numpy reference takes exactly MetaBox's steps: states
     (observations), rewards, ends, the swarm and the cost log are equal bit for bit."""
@@ -219,6 +220,7 @@ FINAL_COST_PROBLEMS = ((1, 11, (-5.0, 5.0)), (2, 12, (-5.0, 5.0)), (2, 13, (-2.0
 FLOOR = 1e-8  # costs this small count as solved (MetaBox's f - f* with the bias rounds them to 0)
 
 
+@pytest.mark.metabox
 def test_final_cost_statistics_match_metabox(x64_steps):
     """The fixed action 0.5, 24 episodes per problem: the mean log10 final cost of the JAX env
     (jax.random draws) and of MetaBox's optimizer (RandomState draws) differ by less than 4 standard

@@ -164,6 +164,7 @@ def test_bad_checkpoints_are_named(converted, tmp_path, capsys):
 SHIPPED = os.path.join(os.environ.get("JPPO_METABOX_SRC", ""), "model", "bbob-10D", "difficult")
 
 
+@pytest.mark.metabox
 @pytest.mark.skipif(not os.path.isdir(SHIPPED), reason="JPPO_METABOX_SRC not set (MetaBox's shipped checkpoints)")
 def test_shipped_rlepso_checkpoint_in_jppo_networks(tmp_path):
     pytest.importorskip("metaevobox")  # unpickling MetaBox's agents needs its classes
@@ -187,6 +188,7 @@ def test_shipped_rlepso_checkpoint_in_jppo_networks(tmp_path):
     assert weights.learning_time == 14400
 
 
+@pytest.mark.metabox
 @pytest.mark.skipif(not os.path.isdir(SHIPPED), reason="JPPO_METABOX_SRC not set (MetaBox's shipped checkpoints)")
 def test_shipped_gleet_checkpoint_converts_loads_and_imports(tmp_path):
     """GLEET.pkl -> .npz -> jppo's GLEET networks: log-probs, entropies, features and values equal torch's

@@ -395,6 +395,7 @@ def torch_float64():
     torch.set_default_dtype(saved)
 
 
+@pytest.mark.metabox
 @needs_metabox
 @pytest.mark.parametrize("n_layers,normalization", [(1, "layer"), (2, "instance")])
 def test_metabox_gleet_networks_load_and_agree(torch_float64, n_layers, normalization):
@@ -418,6 +419,7 @@ def test_metabox_gleet_networks_load_and_agree(torch_float64, n_layers, normaliz
     assert max(diffs) < TOL
 
 
+@pytest.mark.metabox
 @needs_metabox
 def test_metabox_rlepso_networks_load_and_agree(torch_float64):
     rlepso = metabbo_agent_module("rlepso")
@@ -448,6 +450,7 @@ def rldas_obs(b, k, dim, fd, seed):
     return obs
 
 
+@pytest.mark.metabox
 @needs_metabox
 def test_metabox_rldas_networks_load_and_agree(torch_float64):
     rldas = metabbo_agent_module("rldas")
@@ -483,6 +486,7 @@ def shipped_agent(name):
         return pickle.load(f)
 
 
+@pytest.mark.metabox
 def test_shipped_gleet_checkpoint(torch_float64):
     agent = shipped_agent("GLEET")
     c = agent.config
@@ -502,6 +506,7 @@ def test_shipped_gleet_checkpoint(torch_float64):
     assert max(diffs) < TOL
 
 
+@pytest.mark.metabox
 def test_shipped_rlepso_checkpoint(torch_float64):
     agent = shipped_agent("RLEPSO")
     c = agent.config
@@ -519,6 +524,7 @@ def test_shipped_rlepso_checkpoint(torch_float64):
     assert max(diffs) < TOL
 
 
+@pytest.mark.metabox
 def test_shipped_rldas_checkpoint(torch_float64):
     agent = shipped_agent("RLDAS")
     c = agent.config

@@ -138,6 +138,7 @@ def _metabox_episode(optimizer_class, problem, seed, action):
     return opt
 
 
+@pytest.mark.metabox
 def test_reference_is_metabox_bit_for_bit():
     """With MetaBox's RandomState stream the numpy reference takes exactly MetaBox's steps."""
     optimizer_class = metabox_source.rlepso_optimizer_class()
@@ -161,6 +162,7 @@ def test_reference_is_metabox_bit_for_bit():
         np.testing.assert_array_equal(opt.cost, ref.cost)
 
 
+@pytest.mark.metabox
 def test_final_cost_statistics_match_metabox():
     """A fixed action, 24 episodes each: the mean log10 final cost of the JAX env (jax.random draws)
     and of MetaBox (RandomState draws) differ by less than 4 standard errors of the difference."""
