@@ -4,8 +4,6 @@ from the same start (`metabox_side.loop_movement`)."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from benchmarks import metabox_side
 from benchmarks.cache import Cache
 from benchmarks.metabox_parity.policies import jppo_init_weights, rms

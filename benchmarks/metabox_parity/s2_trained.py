@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import numpy as np
 
 from benchmarks import metabox_side
 from benchmarks.cache import Cache
