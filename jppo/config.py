@@ -32,7 +32,8 @@ def option(default, help: str, choices: tuple | None = None):
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """PPO hyperparameters. Defaults are PureJaxRL's / CleanRL's CartPole settings; `preset(env_id)`
-    gives an environment's own defaults (MetaBox's RLEPSO settings for the MetaBBO envs).
+    gives an environment's own defaults (for the MetaBBO envs, MetaBox's settings of their agent:
+    `jppo.metabbo.presets`). Each field's one-line help is in its `option(...)` (`jppo train --help`).
 
     A rollout is `num_envs × num_steps` transitions; one update is `num_epochs` passes over it in
     `num_minibatches` minibatches; training runs `total_steps // (num_envs × num_steps)` updates.
