@@ -15,7 +15,8 @@ import sys
 import types
 
 ENV = "JPPO_METABOX_SRC"
-SKIP_REASON = f"metaevobox not importable (set {ENV} to its src/metaevobox to run)"
+SKIP_REASON = (f"metaevobox not importable (these run in MetaBox's venv: python -m references.metabox_venv --test; "
+               f"or set {ENV} to its src/metaevobox)")
 
 
 def load(dotted: str, needs: tuple[str, ...] = ()):

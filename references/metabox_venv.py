@@ -21,7 +21,8 @@ that skips is a failure (this module is loaded as a pytest plugin), and a pip fa
 package gone from PyPI) stops with an error: the step never passes by skipping.
 
 By hand, in the venv: `.venv-metabox/bin/python -m pytest -p references.metabox_venv -m metabox`, or
-`cd <scratch dir> && .venv-metabox/bin/python -m references.metabox_dropin` (references/metabox_dropin.py).
+`cd <scratch dir> && PYTHONPATH=<repo> <repo>/.venv-metabox/bin/python -m references.metabox_dropin`
+(references/metabox_dropin.py).
 """
 
 from __future__ import annotations
