@@ -24,7 +24,7 @@ Modes
                   multiprocessing's 'spawn' or 'forkserver' can be chosen instead.
     'ray'         one Ray actor per env, holding that env for the whole episode.
     'ray-subproc' Ray actors that each hold and step a contiguous group of envs, one after the
-                  other: min(CPUs, n) actors of ceil(n / actors) envs (MetaBox's grouping).
+                  other: groups of ceil(n / min(CPUs, n)) envs (MetaBox's grouping).
     In the worker modes the envs are copied into the workers (dill) and the caller's objects are
     left untouched; `get_env_attr` and `get_env_obj` read the workers' copies.
     Ray modes start Ray with `ray.init(num_cpus=num_cpus, num_gpus=num_gpus)` when it is not
@@ -51,7 +51,6 @@ Compared with MetaBox's class
 
 from __future__ import annotations
 
-import math
 import multiprocessing as mp
 import numbers
 import os
@@ -68,6 +67,7 @@ import dill
 import numpy as np
 
 from compat import _workers
+from jppo import worker_groups
 
 MODES = ("dummy", "subproc", "ray", "ray-subproc")
 SUBPROC_START = "exec" if os.name == "posix" else "spawn"  # never 'fork': see _Process
@@ -256,21 +256,11 @@ class _RayActor:
 # --------------------------------------------------------------------------- small pure helpers
 
 
-def _share(total: float, parts: int) -> float:
-    """Each of `parts` actors' share of `total` resources: whole units when there is at least one
-    per actor (as MetaBox), else a fraction rounded down to Ray's 1e-4 resolution."""
-    each = total / parts
-    if each >= 1:
-        return float(math.floor(each))
-    return math.floor(each * 1e4) / 1e4
-
-
 def plan_ray_groups(n_envs: int, para_mode: str, cpus: float):
     """Env indices held by each Ray actor: one env per actor for 'ray'; for 'ray-subproc',
-    min(floor(cpus), n) actors of ceil(n / actors) consecutive envs."""
-    n_actors = n_envs if para_mode == "ray" else max(1, min(n_envs, int(cpus)))
-    size = math.ceil(n_envs / n_actors)
-    return [list(range(start, min(start + size, n_envs))) for start in range(0, n_envs, size)]
+    consecutive groups over at most max(1, floor(cpus)) actors (`jppo.worker_groups.groups`)."""
+    max_actors = n_envs if para_mode == "ray" else max(1, int(cpus))
+    return [list(group) for group in worker_groups.groups(n_envs, max_actors)]
 
 
 def _per_env_seeds(seeds, n):
@@ -384,8 +374,8 @@ class ParallelEnv:
         if self.num_gpus > total.get("GPU", 0.0):
             raise ValueError(f"num_gpus={self.num_gpus} but the Ray cluster has {total.get('GPU', 0.0)} GPU(s)")
         groups = plan_ray_groups(n, self.para_mode, cpus)
-        cpu_each = _share(cpus, len(groups))
-        gpu_each = _share(self.num_gpus, len(groups)) if self.num_gpus else 0
+        cpu_each = worker_groups.resource_share(cpus, len(groups))
+        gpu_each = worker_groups.resource_share(self.num_gpus, len(groups)) if self.num_gpus else 0
         if cpu_each <= 0 or (self.num_gpus and gpu_each <= 0):
             raise ValueError(f"too few Ray resources for {len(groups)} actors: {cpus} CPU(s), {self.num_gpus} GPU(s)")
         return [_RayActor(ray, [blobs[i] for i in g], g, cpu_each, gpu_each) for g in groups]

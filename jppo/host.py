@@ -6,13 +6,14 @@ The environments step on the host, in one of three vector modes:
 * `async` — `gymnasium.vector.AsyncVectorEnv`, one worker process per env, started with
   'forkserver' (or 'spawn' where there is none), never 'fork' (JAX is multithreaded);
 * `ray`   — Ray actors, each holding a contiguous slice of the envs in a `SyncVectorEnv`
-  (`num_workers` actors; Ray is started locally when it is not initialised).
+  (at most `num_workers` actors, `jppo.worker_groups`; Ray is started locally when it is not
+  initialised).
 
-Acting and learning stay compiled and are the engine's own pieces: the networks of
-`jppo.train.make_networks`, `ActorCritic.act`, and `jppo.train.gae_update` (GAE, where a truncated
-episode bootstraps from the value of its final observation and a terminated one does not, then the
-K-epoch update of `jppo.update.make_update`), with the same `TrainConfig` and `TrainState` as the
-jitted trainer.
+Acting and learning stay compiled and are the engine's own pieces: the learner of
+`jppo.learner.Learner` (networks, optimizer, loss), `ActorCritic.act`, and `jppo.train.make_gae_update`
+(GAE, where a truncated episode bootstraps from the value of its final observation and a terminated
+one does not, then the K-epoch update of `jppo.update.make_update`), with the same `TrainConfig` and
+`TrainState` as the jitted trainer.
 Per step, the batch of observations crosses to the device once and the actions come back once;
 rewards, done flags and final observations travel once per update.
 
@@ -32,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
-import math
 import multiprocessing
 import os
 import warnings
@@ -41,19 +41,15 @@ import gymnasium
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
 
-from jppo import envs
+from jppo import envs, worker_groups
 from jppo.config import TrainConfig
 from jppo.envs import HOST_PREFIX as PREFIX
 from jppo.envs import is_host_env
 from jppo.envs.base import default_float
-from jppo.loss import LossConfig
-from jppo.optim import make_optimizer, set_learning_rates
-from jppo import policy as policies
-from jppo.train import SweepParams, TrainState, gae_update, learning_rate, make_networks
-from jppo.update import UpdateConfig, make_update
+from jppo.learner import Learner, SweepParams
+from jppo.train import TrainState, make_gae_update
 
 MODES = ("sync", "async", "ray")
 STARTUP_TIMEOUT_S = 300.0  # Ray actors that cannot start (or be placed) in this time fail
@@ -144,13 +140,6 @@ def _final_obs_info(info: dict) -> dict:
     return {k: info[k] for k in ("final_obs", "_final_obs") if k in info}
 
 
-def plan_slices(num_envs: int, num_workers: int) -> list[range]:
-    """Contiguous env indices per worker, as even as possible (the first ones get one more)."""
-    base, extra = divmod(num_envs, num_workers)
-    bounds = np.cumsum([0] + [base + (i < extra) for i in range(num_workers)])
-    return [range(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
-
-
 class RayVectorEnv(gymnasium.vector.VectorEnv):
     """`num_envs` envs in Ray actors that each own a slice; behaves as a same-step auto-resetting
     gymnasium vector env whose `info` holds only `final_obs` / `_final_obs`."""
@@ -158,20 +147,17 @@ class RayVectorEnv(gymnasium.vector.VectorEnv):
     def __init__(self, gym_id: str, num_envs: int, num_workers: int | None = None):
         ray = _ray()
         cpus = os.cpu_count() or 1
-        num_workers = min(num_envs, num_workers or cpus)
-        if num_workers < 1:
-            raise ValueError(f"num_workers must be >= 1, got {num_workers}")
+        self.slices = worker_groups.groups(num_envs, num_workers or cpus)
         if not ray.is_initialized():
             with warnings.catch_warnings():  # Ray's processes are exec'ed after the fork: JAX's warning does not apply
                 warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
-                ray.init(num_cpus=max(num_workers, cpus), include_dashboard=False, log_to_driver=False)
+                ray.init(num_cpus=max(len(self.slices), cpus), include_dashboard=False, log_to_driver=False)
         global _RAY_ACTOR
         if _RAY_ACTOR is None:
             _RAY_ACTOR = ray.remote(_EnvSlice)
         # a share of the cluster's CPUs (at most one each), so that any number of actors can be placed
-        share = min(1.0, math.floor(ray.cluster_resources().get("CPU", 1.0) / num_workers * 1e4) / 1e4)
+        share = min(1.0, worker_groups.resource_share(ray.cluster_resources().get("CPU", 1.0), len(self.slices)))
         self._ray_mod = ray
-        self.slices = plan_slices(num_envs, num_workers)
         self.actors = [_RAY_ACTOR.options(num_cpus=share, max_restarts=0, max_task_retries=0).remote(gym_id, len(s))
                        for s in self.slices]
         probe = gymnasium.make(gym_id)
@@ -270,23 +256,18 @@ def _close_vector_env(venv, broken: bool):
 
 
 class HostProgram:
-    """The compiled, stateless half of the host trainer for one (config, gymnasium id): networks,
-    optimizer, `init`, `act` and `learn`. Shared by every `HostTrainer` of that pair (`program`),
+    """The compiled, stateless half of the host trainer for one (config, gymnasium id): the learner
+    (networks, optimizer, loss), `init`, `act` and `learn`. Shared by every `HostTrainer` of that pair (`program`),
     so that sync, async and Ray runs of one config compile once."""
 
     def __init__(self, config: TrainConfig, gym_id: str):
-        self.config = c = config
         probe = gymnasium.make(gym_id)
         try:
-            self.env = EnvSpec.of(probe, config.env_id)
+            env = EnvSpec.of(probe, config.env_id)
         finally:
             probe.close()
-        actor, critic = nnx.eval_shape(lambda: make_networks(self.env, c, jax.random.key(0)))  # graphs only
-        self.policy, _ = policies.split(actor, critic)
-        self.optimizer = make_optimizer(c.optimizer, {"actor": c.learning_rate, "critic": c.learning_rate})
-        loss = LossConfig(vf_coef=c.vf_coef, value_clip=c.value_clip, normalize_advantages=c.normalize_advantages)
-        self._update = make_update(self.policy.evaluate, self.optimizer,
-                                   UpdateConfig(c.num_epochs, c.num_minibatches, "global", loss))
+        self.learner = Learner.build(env, config)
+        self._gae_update = make_gae_update(self.learner)
         self.init = jax.jit(self._init)
         self.act = jax.jit(self._act)
         self.learn = jax.jit(self._learn)
@@ -294,18 +275,14 @@ class HostProgram:
     def _init(self, key, sweep: SweepParams | None = None) -> TrainState:
         """A fresh state, as `Trainer.init` (the same networks for the same key), with no env state:
         the envs live on the host."""
-        c = self.config
-        sweep = SweepParams.from_config(c) if sweep is None else sweep
-        key, net_key, _ = jax.random.split(key, 3)
-        actor, critic = make_networks(self.env, c, net_key)
-        _, params = policies.split(actor, critic)
-        obs = jnp.zeros((c.num_envs, *self.env.observation_shape), default_float())
-        return TrainState(params, self.optimizer.init(params), None, obs, key, jnp.zeros((), jnp.int32), sweep)
+        start = self.learner.init(key, sweep)
+        obs = jnp.zeros((self.learner.config.num_envs, *self.learner.env.observation_shape), default_float())
+        return TrainState(start.params, start.opt_state, None, obs, start.key, jnp.zeros((), jnp.int32), start.sweep)
 
     def _act(self, params, obs, key):
         """`(action, log_prob, value, next key)` for a batch of observations."""
         key, act_key = jax.random.split(key)
-        action, logp, value = self.policy.act(params, obs, act_key)
+        action, logp, value = self.learner.policy.act(params, obs, act_key)
         return action, logp, value, key
 
     def _learn(self, state: TrainState, steps: dict, host: dict):
@@ -314,12 +291,12 @@ class HostProgram:
         `steps`: lists of T device arrays `[N, ...]` (obs, actions, logp, values) from `act`;
         `host`: numpy arrays `[T, N, ...]` (rewards, terminated, truncated, final_obs).
         """
-        lr = learning_rate(self.config, state)
-        state = state.replace(opt_state=set_learning_rates(state.opt_state, {"actor": lr, "critic": lr}))
+        lr = self.learner.learning_rate(state)
+        state = state.replace(opt_state=self.learner.with_learning_rate(state.opt_state, lr))
         traj = {k: jnp.stack(v) for k, v in steps.items()}  # [T, N, ...]
         traj.update(rewards=host["rewards"].astype(traj["values"].dtype), terminated=host["terminated"],
                     truncated=host["truncated"], final_obs=host["final_obs"].astype(traj["obs"].dtype))
-        state, metrics = gae_update(self.policy, self._update, self.config, state, traj)
+        state, metrics = self._gae_update(state, traj)
         metrics["learning_rate"] = lr
         return state, metrics
 
@@ -356,7 +333,7 @@ class HostTrainer:
             if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
                 raise ValueError(f"num_workers must be a positive integer, got {num_workers!r}")
         self.program = program(config, self.gym_id)
-        self.env, self.policy = self.program.env, self.program.policy
+        self.env, self.policy = self.program.learner.env, self.program.learner.policy
         self.envs = None
         self._live = None  # (update, key data) of the state the envs' episodes belong to
         self._broken = False

@@ -41,36 +41,38 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import optax
-from flax import nnx, struct
+from flax import struct
 from jax import lax
 
 from jppo import batching, envs
 from jppo.config import TrainConfig
 from jppo.loss import LossConfig, ppo_loss
-from jppo.optim import clip_per_network, make_optimizer, set_learning_rates
-from jppo import policy as policies
+from jppo.learner import Learner, SweepParams
 from jppo.returns import nstep_returns
-from jppo.train import SweepParams, UpdateLoop, learning_rate, make_networks
-from jppo.update import Evaluate, Hyperparams
+from jppo.train import UpdateLoop
+from jppo.update import Evaluate, Hyperparams, Loss, make_gradient_step
 
 WINDOW_KEYS = ("obs", "actions", "logp", "values", "rewards", "valid")
 
 
-def window_epoch(evaluate: Evaluate, value: Callable, optimizer: optax.GradientTransformation, params, opt_state,
-                 window: dict, next_obs, hparams: Hyperparams, *, gamma, loss: LossConfig, terminal=None):
-    """One MetaBox epoch over a window: returns `(params, opt_state, aux)`.
+def window_loss(evaluate: Evaluate, value: Callable, *, gamma, config: LossConfig) -> Loss:
+    r"""MetaBox's loss over a window as one batch: `loss(params, (window, next_obs, terminal), hparams)`.
+
+        B   = V(next_obs)                        (no gradient; 0 where `terminal`)
+        G_t = r_t + γ G_{t+1},  G_{T-1} = r_{T-1} + γ B   (padding passes G through)
+        A_t = G_t - V(s_t)                       (no gradient, not normalised unless `config` says so)
+        L   = ppo_loss(...) over the valid steps (`jppo.loss.ppo_loss`)
 
     `window` holds time-major arrays `[T, n, ...]` (see `WINDOW_KEYS`; `logp` and `values` are the
-    rollout's, `valid` marks real steps); `next_obs` `[n, ...]` is the state after the window.
-    `terminal` (optional bool `[n]`) marks envs whose episode terminated in the window: their
-    bootstrap is 0. Without it every env bootstraps from `V(next_obs)`, as MetaBox does.
-    `aux` has the loss metrics, the targets, values, log-probs and entropies (flat, `[T·n]`) and the
-    per-network gradient norms before and after clipping.
+    rollout's, `valid` marks real steps); `next_obs` `[n, ...]` is the state after the window;
+    `terminal` (bool `[n]`, or None: every env bootstraps, as MetaBox does) marks envs whose episode
+    terminated in the window. Returns `(L, (metrics, returns, values, logp, entropy))`, the arrays flat `[T·n]`.
     """
-    T, n = window["rewards"].shape
-    flat = lambda tree: jax.tree.map(lambda x: x.reshape(T * n, *x.shape[2:]), tree)  # noqa: E731  (obs, actions may be pytrees)
 
-    def loss_fn(params):
+    def loss(params, batch, hparams: Hyperparams):
+        window, next_obs, terminal = batch
+        T, n = window["rewards"].shape
+        flat = lambda tree: jax.tree.map(lambda x: x.reshape(T * n, *x.shape[2:]), tree)  # noqa: E731  (obs, actions may be pytrees)
         logp, entropy, values = evaluate(params, flat(window["obs"]), flat(window["actions"]))
         bootstrap = lax.stop_gradient(value(params, next_obs))
         if terminal is not None:
@@ -78,16 +80,24 @@ def window_epoch(evaluate: Evaluate, value: Callable, optimizer: optax.GradientT
         returns = nstep_returns(window["rewards"], bootstrap, gamma, window["valid"]).reshape(-1)
         advantages = returns - lax.stop_gradient(values)
         total, metrics = ppo_loss(logp, flat(window["logp"]), advantages, values, flat(window["values"]), returns,
-                                  entropy, clip_eps=hparams.clip_eps, ent_coef=hparams.ent_coef, config=loss,
+                                  entropy, clip_eps=hparams.clip_eps, ent_coef=hparams.ent_coef, config=config,
                                   mask=flat(window["valid"]))
         return total, (metrics, returns, values, logp, entropy)
 
-    grads, (metrics, returns, values, logp, entropy) = jax.grad(loss_fn, has_aux=True)(params)
-    grads, norms, clipped = clip_per_network(grads, hparams.max_grad_norm)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
-    sg = lax.stop_gradient
-    aux = dict(metrics=metrics, returns=returns, values=sg(values), logp=sg(logp), entropy=sg(entropy), norms=norms,
+    return loss
+
+
+def window_epoch(evaluate: Evaluate, value: Callable, optimizer: optax.GradientTransformation, params, opt_state,
+                 window: dict, next_obs, hparams: Hyperparams, *, gamma, loss: LossConfig, terminal=None):
+    """One MetaBox epoch over a window: a gradient step on `window_loss` with per-network clipping.
+
+    Returns `(params, opt_state, aux)`; `aux` has the loss metrics, the targets, values, log-probs and
+    entropies (flat, `[T·n]`) and the per-network gradient norms before and after clipping.
+    """
+    step = make_gradient_step(window_loss(evaluate, value, gamma=gamma, config=loss), optimizer, "per_network")
+    params, opt_state, (metrics, returns, values, logp, entropy), norms, clipped = step(
+        params, opt_state, (window, next_obs, terminal), hparams)
+    aux = dict(metrics=metrics, returns=returns, values=values, logp=logp, entropy=entropy, norms=norms,
                clipped=clipped)
     return params, opt_state, aux
 
@@ -138,11 +148,7 @@ class NStepTrainer(UpdateLoop):
         # 'mixed': env i's params for good; else the suite's problems in order, gathered per episode
         self.batch_params = self.env.batch_params(self.env_params, c.num_envs if c.batching == "mixed"
                                                   else self.num_problems)
-        actor, critic = nnx.eval_shape(lambda: make_networks(self.env, c, jax.random.key(0)))  # graphs only
-        self.policy, _ = policies.split(actor, critic)
-        self.optimizer = make_optimizer(c.optimizer, {"actor": c.learning_rate, "critic": c.learning_rate})
-        self.loss = LossConfig(value_loss_factor=1.0, vf_coef=c.vf_coef, value_clip=c.value_clip,
-                               normalize_advantages=c.normalize_advantages)
+        self.learner = Learner.build(self.env, c)
         self.run = jax.jit(self._run, static_argnums=1)
 
     def episode_params(self, schedule: batching.Schedule):
@@ -164,15 +170,12 @@ class NStepTrainer(UpdateLoop):
 
     def init(self, key, sweep: SweepParams | None = None) -> NStepState:
         c = self.config
-        sweep = SweepParams.from_config(c) if sweep is None else sweep
-        # the schedule's key is child 3 of `key` (split(key, 3) below takes children 0-2)
+        # the schedule's key is child 3 of `key` (`Learner.init` splits it in 3, children 0-2)
         schedule = batching.Schedule.start(jax.random.fold_in(key, 3))
-        key, net_key, env_key = jax.random.split(key, 3)
-        actor, critic = make_networks(self.env, c, net_key)
-        _, params = policies.split(actor, critic)
-        obs, env_state = self._reset(env_key, schedule)
+        start = self.learner.init(key, sweep)
+        obs, env_state = self._reset(start.env_key, schedule)
         zero = jnp.zeros((), jnp.int32)
-        return NStepState(params, self.optimizer.init(params), env_state, obs, key, zero, sweep,
+        return NStepState(start.params, start.opt_state, env_state, obs, start.key, zero, start.sweep,
                           jnp.zeros(c.num_envs, obs.dtype), zero, jnp.zeros((), bool), zero,
                           jnp.zeros(c.num_envs, obs.dtype), schedule)
 
@@ -196,7 +199,7 @@ class NStepTrainer(UpdateLoop):
 
         def env_step(state: NStepState, _):
             key, act_key, step_key = jax.random.split(state.key, 3)
-            action, logp, value = self.policy.act(state.params, state.obs, act_key)
+            action, logp, value = self.learner.policy.act(state.params, state.obs, act_key)
             obs, env_state, reward, terminated, truncated, info = step_envs(
                 jax.random.split(step_key, self.config.num_envs), state.env_state, action, env_params)
             valid = ~state.ended  # after the batch's end the window is padding: nothing moves
@@ -217,12 +220,12 @@ class NStepTrainer(UpdateLoop):
         return lax.scan(env_step, state, None, self.config.num_steps)
 
     def _update_once(self, state: NStepState, _):
-        c = self.config
-        lr = learning_rate(c, state)
+        c, learner = self.config, self.learner
+        lr = learner.learning_rate(state)
         state = self._start_window(state)
         state, window = self._rollout(state)
-        hp = Hyperparams(clip_eps=state.sweep.clip_eps, ent_coef=state.sweep.ent_coef, max_grad_norm=c.max_grad_norm)
-        opt_state = set_learning_rates(state.opt_state, {"actor": lr, "critic": lr})
+        hp = learner.hyperparams(state.sweep)
+        opt_state = learner.with_learning_rate(state.opt_state, lr)
         # An env that terminated has no future: its target is the rewards alone. The batch's other envs
         # were cut off by it (a truncation) and bootstrap from where they stopped.
         terminal = None if c.bootstrap_terminal else window["terminated"].any(axis=0)
@@ -233,9 +236,9 @@ class NStepTrainer(UpdateLoop):
 
         def epoch(carry, _):
             params, opt_state = carry
-            params, opt_state, aux = window_epoch(self.policy.evaluate, self.policy.value, self.optimizer, params,
-                                                  opt_state, window, state.obs, hp, gamma=c.gamma, loss=self.loss,
-                                                  terminal=terminal)
+            params, opt_state, aux = window_epoch(learner.policy.evaluate, learner.policy.value, learner.optimizer,
+                                                  params, opt_state, window, state.obs, hp, gamma=c.gamma,
+                                                  loss=learner.loss, terminal=terminal)
             return (params, opt_state), aux["metrics"]
 
         (params, opt_state), losses = lax.scan(epoch, (state.params, opt_state), None, c.num_epochs)

@@ -59,45 +59,48 @@ class UpdateConfig:
     def __post_init__(self):
         _checks.positive_int("num_epochs", self.num_epochs)
         _checks.positive_int("num_minibatches", self.num_minibatches)
-        if self.clipping not in (*CLIPPING, "none"):
-            raise ValueError(f"clipping must be one of {[*CLIPPING, 'none']}, got {self.clipping!r}")
+        check_clipping(self.clipping)
 
 
-def make_gradient_step(evaluate: Evaluate, optimizer: optax.GradientTransformation, config: UpdateConfig):
-    """One gradient step on one minibatch: loss, gradients, clipping, optimizer update.
+def check_clipping(clipping: str) -> str:
+    if clipping not in CLIPPING:
+        raise ValueError(f"clipping must be one of {list(CLIPPING)}, got {clipping!r}")
+    return clipping
 
-    Returns `step(params, opt_state, minibatch, hparams) -> (params, opt_state, metrics)`, a pure
-    function (jit it, or call it inside a jitted program). `metrics` holds the loss metrics plus
-    `grad_norm/{net}` and `grad_norm_clipped/{net}`.
-    """
 
-    def loss_fn(params, mb, hparams):
+# loss(params, batch, hparams) -> (scalar loss, aux): what one gradient step minimises
+Loss = Callable[[Any, Any, Hyperparams], tuple[jax.Array, Any]]
+
+
+def minibatch_loss(evaluate: Evaluate, config: LossConfig) -> Loss:
+    """The clipped PPO loss (`jppo.loss.ppo_loss`) of a minibatch of `BATCH_KEYS`: `(loss, metrics)`."""
+
+    def loss(params, mb, hparams: Hyperparams):
         logp, entropy, values = evaluate(params, mb["obs"], mb["actions"])
-        return ppo_loss(
-            logp,
-            mb["logp"],
-            mb["advantages"],
-            values,
-            mb["values"],
-            mb["returns"],
-            entropy,
-            clip_eps=hparams.clip_eps,
-            ent_coef=hparams.ent_coef,
-            config=config.loss,
-        )
+        return ppo_loss(logp, mb["logp"], mb["advantages"], values, mb["values"], mb["returns"], entropy,
+                        clip_eps=hparams.clip_eps, ent_coef=hparams.ent_coef, config=config)
 
-    def step(params, opt_state, minibatch, hparams: Hyperparams):
-        grads, metrics = jax.grad(loss_fn, has_aux=True)(params, minibatch, hparams)
-        if config.clipping == "none":
-            norms = clipped_norms = {net: optax.tree.norm(g) for net, g in grads.items()}
-        else:
-            grads, norms, clipped_norms = CLIPPING[config.clipping](grads, hparams.max_grad_norm)
+    return loss
+
+
+def make_gradient_step(loss: Loss, optimizer: optax.GradientTransformation, clipping: str = "global"):
+    r"""One gradient step on `loss`:
+
+        g = ∇_θ loss(θ, batch, hparams),   g ← clip(g, hparams.max_grad_norm),   θ ← θ + optimizer(g)
+
+    `clipping` names one of `jppo.optim.CLIPPING`: 'global' (one norm over all networks, optax),
+    'per_network' (MetaBox) or 'none'. Returns `step(params, opt_state, batch, hparams) -> (params,
+    opt_state, aux, norms, clipped_norms)`, a pure function (jit it, or call it inside a jitted program):
+    `aux` is the loss's; `norms` and `clipped_norms` map each network to its gradient's L2 norm before
+    and after clipping.
+    """
+    clip = CLIPPING[check_clipping(clipping)]
+
+    def step(params, opt_state, batch, hparams: Hyperparams):
+        grads, aux = jax.grad(loss, has_aux=True)(params, batch, hparams)
+        grads, norms, clipped_norms = clip(grads, hparams.max_grad_norm)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        metrics = dict(metrics)
-        metrics.update({f"grad_norm/{net}": n for net, n in norms.items()})
-        metrics.update({f"grad_norm_clipped/{net}": n for net, n in clipped_norms.items()})
-        return params, opt_state, metrics
+        return optax.apply_updates(params, updates), opt_state, aux, norms, clipped_norms
 
     return step
 
@@ -116,7 +119,7 @@ def make_update(evaluate: Evaluate, optimizer: optax.GradientTransformation, con
 
     Use `check_batch(batch, config)` at the Python boundary; `update` itself is meant to be jitted.
     """
-    step = make_gradient_step(evaluate, optimizer, config)
+    step = make_gradient_step(minibatch_loss(evaluate, config.loss), optimizer, config.clipping)
     K, M = config.num_epochs, config.num_minibatches
 
     def update(params, opt_state, batch, key, hparams: Hyperparams, permutations=None):
@@ -128,7 +131,9 @@ def make_update(evaluate: Evaluate, optimizer: optax.GradientTransformation, con
             def minibatch_step(carry, indices):
                 params, opt_state = carry
                 minibatch = jax.tree.map(lambda x: jnp.take(x, indices, axis=0), batch)
-                params, opt_state, metrics = step(params, opt_state, minibatch, hparams)
+                params, opt_state, metrics, norms, clipped_norms = step(params, opt_state, minibatch, hparams)
+                metrics = {**metrics, **{f"grad_norm/{net}": n for net, n in norms.items()},
+                           **{f"grad_norm_clipped/{net}": n for net, n in clipped_norms.items()}}
                 return (params, opt_state), metrics
 
             return lax.scan(minibatch_step, carry, permutation.reshape(M, n // M))

@@ -16,7 +16,7 @@ from jppo.fit import fit
 from jppo.metabbo.gleet import GLEETEnv, GLEETParams
 from jppo.metabbo.networks import gleet_networks
 from jppo.nstep import NStepTrainer
-from jppo.train import make_networks
+from jppo.learner import make_networks
 from references.stand_ins import make_toy, toy_evaluate
 
 NP = 8

@@ -8,10 +8,10 @@ import jax
 import numpy as np
 import pytest
 
-from jppo import cli
+from jppo import cli, worker_groups
 from jppo.config import TrainConfig
 from jppo.fit import fit, make_trainer
-from jppo.host import HostTrainer, plan_slices
+from jppo.host import HostTrainer
 from jppo.train import Trainer
 
 SMALL = TrainConfig(env_id="gym:CartPole-v1", total_steps=24_576, num_envs=8, num_steps=64, learning_rate=1e-3,
@@ -168,6 +168,6 @@ def test_cli_trains_and_evaluates_a_gym_env(tmp_path, capsys):
     assert "gym:CartPole-v1: checkpoint at update 2, 3 episodes: return" in capsys.readouterr().out
 
 
-def test_ray_slices_are_contiguous_and_even():
-    assert [list(s) for s in plan_slices(5, 3)] == [[0, 1], [2, 3], [4]]
-    assert [len(s) for s in plan_slices(8, 8)] == [1] * 8
+def test_ray_slices_are_contiguous_and_at_most_one_per_worker():
+    assert [list(s) for s in worker_groups.groups(5, 3)] == [[0, 1], [2, 3], [4]]
+    assert [len(s) for s in worker_groups.groups(8, 8)] == [1] * 8

@@ -13,7 +13,7 @@ from jppo import envs
 from jppo.config import TrainConfig
 from jppo.networks import BoundedGaussianActor, orthogonal
 from jppo.policy import ActorCritic
-from jppo.train import make_networks
+from jppo.learner import make_networks
 
 
 @pytest.mark.parametrize("shape", [(4, 64), (64, 64), (64, 2), (1, 35)])

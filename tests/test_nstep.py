@@ -17,7 +17,7 @@ from jppo.loss import METABOX
 from jppo.nstep import NStepTrainer, _record_returns, window_epoch
 from jppo.optim import make_optimizer
 from jppo.policy import ActorCritic
-from jppo.train import make_networks
+from jppo.learner import make_networks
 from jppo.update import Hyperparams
 
 

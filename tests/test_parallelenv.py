@@ -14,6 +14,7 @@ import pytest
 import compat.parallelenv as pe_module
 import references.envs as test_envs
 from compat.parallelenv import MODES, EnvAttributeError, ParallelEnv, WorkerError, plan_ray_groups
+from jppo import worker_groups
 from references.envs import CrashingEnv, FailingEnv, ProbeEnv, SlowEnv, UnloadableEnv, make_pbo_env
 
 LOCAL_MODES = ("dummy", "subproc")
@@ -414,7 +415,8 @@ def test_ray_groups_and_shares():
     assert plan_ray_groups(5, "ray-subproc", 4) == [[0, 1], [2, 3], [4]]
     assert plan_ray_groups(3, "ray-subproc", 8) == [[0], [1], [2]]
     assert plan_ray_groups(3, "ray-subproc", 0.5) == [[0, 1, 2]]
-    assert pe_module._share(2, 3) == 0.6666 and pe_module._share(8, 3) == 2.0 and pe_module._share(1, 1) == 1.0
+    share = worker_groups.resource_share
+    assert share(2, 3) == 0.6666 and share(8, 3) == 2.0 and share(1, 1) == 1.0
 
 
 def test_ray_actors_get_their_share_of_cpus(ray_cluster):
