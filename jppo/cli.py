@@ -193,8 +193,19 @@ def cmd_import_metabox(args) -> int:
     return 0
 
 
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line, as every other error of the command line (`--help` shows usage)."""
+
+    def error(self, message):
+        raise _UsageError(f"{self.prog}: error: {message}")
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="jppo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(prog="jppo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train PPO (default: the JAX CartPole)")
@@ -250,7 +261,11 @@ def main(argv=None) -> int:
     imp.add_argument("--env", default=None, help="the env id the checkpoint is for (default: the agent's bbob-10D env)")
     imp.set_defaults(func=cmd_import_metabox)
 
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as err:
+        print(err, file=sys.stderr)
+        return 2
     return args.func(args)
 
 

@@ -220,7 +220,7 @@ def test_train_flags_reach_the_config(monkeypatch):
     (["--env", "rlepso-bbob10d", "--batching", "mixed", "--num-envs", "12"],
      "num_envs must be a multiple of the 16 train problems (each gets as many envs), got num_envs=12"),
     (["--env", "rlepso-bbob10d", "--batching", "any"],
-     "batching must be one of ('mixed', 'single', 'multi'), got 'any'"),
+     "argument --batching: invalid choice: 'any' (choose from 'mixed', 'single', 'multi')"),
     (["--difficulty", "difficult"], "environment 'CartPole-v1' takes no option difficulty"),
     (["--batching", "single"], "batching='single': these settings belong to algorithm='nstep'"),
     (["--env", "rlepso-bbob10d", "--scale-rewards-per-env"], "needs env i to keep its problem: batching='mixed'"),

@@ -44,11 +44,9 @@ def test_help_shows_the_choices_and_defaults(capsys):
 
 @pytest.mark.parametrize("field", WITH_CHOICES, ids=lambda f: f.name)
 def test_a_bad_flag_value_names_the_allowed_ones(field, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(["train", flag(field), "no-such-value"])
-    assert exit_.value.code == 2
+    assert main(["train", flag(field), "no-such-value"]) == 2
     err = capsys.readouterr().err
-    assert "invalid choice: 'no-such-value'" in err
+    assert "invalid choice: 'no-such-value'" in err and err.count("\n") == 1, err
     for allowed in field.metadata["choices"]:
         assert repr(allowed) in err, (field.name, allowed)
 
