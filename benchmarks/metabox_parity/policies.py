@@ -38,7 +38,7 @@ def pretrained_params(weights_path: Path):
     """`(config, policy, params)`: MetaBox's RLEPSO weights in jppo's networks."""
     from jppo.metabbo.metabox_checkpoint import metabox_config, read_weights, rlepso_params
     from jppo.policy import ActorCritic
-    from jppo.train import make_networks
+    from jppo.learner import make_networks
 
     weights = read_weights(weights_path)
     config = metabox_config(weights, ENV_ID, difficulty=DIFFICULTY)
@@ -54,7 +54,7 @@ def initial_params(trainer, config, weights):
         return None
     from jppo.metabbo.metabox_checkpoint import rlepso_params
     from jppo.policy import ActorCritic
-    from jppo.train import make_networks
+    from jppo.learner import make_networks
 
     actor, critic = make_networks(trainer.env, config, jax.random.key(0))
     rlepso_params(weights, actor, critic)
@@ -66,7 +66,7 @@ def start_params(trainer, config, num_seeds: int):
     `NStepTrainer.init`'s split), built eagerly, without compiling the env's reset (equal to the jitted
     init to float rounding)."""
     from jppo.policy import ActorCritic
-    from jppo.train import make_networks
+    from jppo.learner import make_networks
 
     def one(key):
         net_key = jax.random.split(key, 3)[1]
@@ -80,7 +80,7 @@ def jppo_init_weights(seed: int = 0):
     """A jppo initialisation of RLEPSO's networks (`make_networks`, as `NStepTrainer.init` builds them from key
     `seed`) in MetaBox's state_dict layout, so torch can start from it."""
     from jppo.metabbo.metabox_checkpoint import RLEPSO_LAYOUT, MetaBoxWeights
-    from jppo.train import make_networks
+    from jppo.learner import make_networks
 
     config = train_config(QUICK, 2, 1, init="orthogonal")
     net_key = jax.random.split(jax.random.key(seed), 3)[1]  # NStepTrainer.init's split

@@ -55,7 +55,7 @@ def torch_inits(cache: Cache, policy) -> list:
     def compute():
         from jppo.metabbo.metabox_checkpoint import rlepso_params
         from jppo.policy import ActorCritic
-        from jppo.train import make_networks
+        from jppo.learner import make_networks
 
         out = {}
         for s in range(TORCH_INITS):

@@ -52,7 +52,7 @@ def jppo_curves(scale: Scale, seed: int, weights=None, metabox_costs: bool = Fal
     params = initial_params(trainer, config, weights)
     if params is not None:
         params = jax.tree.map(lambda new, old: jnp.asarray(new, old.dtype), params, state.params)
-        state = state.replace(params=params, opt_state=trainer.optimizer.init(params))
+        state = state.replace(params=params, opt_state=trainer.learner.optimizer.init(params))
     fids = rlepso.suite(ENV_ID, "train", DIFFICULTY)[2]
     out = {k: [] for k in ("return", "final_cost", "problem", "seconds", "mu", "sigma", *JPPO_DIAGNOSTICS)}
     for _ in range(episodes):

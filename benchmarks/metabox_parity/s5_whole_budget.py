@@ -35,7 +35,7 @@ def collect(cache: Cache, scale: Scale) -> dict | None:
     if not scale.long_seeds:
         return None
     from jppo.policy import ActorCritic
-    from jppo.train import make_networks
+    from jppo.learner import make_networks
 
     ways, crashes, entries = curves(cache, scale, long=True)
     seed = 0
