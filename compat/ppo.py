@@ -267,7 +267,7 @@ class PPO_Agent(Basic_Agent):
         def epochs(params, opt_state, lrs, window, next_state, gamma, eps, max_norm, count, *, num_epochs):
             """`num_epochs` window epochs, of which the first `count` run (the rest pass the state
             through): `(params, opt_state, aux)` with aux stacked per epoch `[num_epochs, ...]`."""
-            hp = Hyperparams(clip_eps=eps, ent_coef=0.0, max_grad_norm=max_norm)
+            hp = Hyperparams(clip_eps=eps, ent_coef=0.0, max_grad_norm=max_norm, vf_coef=1.0)  # MetaBox's weights
 
             def run(carry):
                 params, opt_state, aux = window_epoch(evaluate, value, tx, *carry, window, next_state, hp,

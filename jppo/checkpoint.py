@@ -44,13 +44,15 @@ class Checkpointer:
             options = dataclasses.replace(options, create=False, multiprocessing_options=alone)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
-    def save(self, state, config: TrainConfig, num_seeds: int = 1) -> None:
+    def save(self, state, config: TrainConfig, num_seeds: int = 1, grid: list | None = None) -> None:
         """Save `state` under its update count; a step already saved is kept (a run stopped right after a
-        checkpoint saves the same state again)."""
+        checkpoint saves the same state again). `num_seeds` and `grid` (`jppo.sweep.Grid.to_json`) say
+        which runs the state's leading axis holds."""
         step = int(jax.numpy.ravel(state.update)[0])
         if step in self.manager.all_steps():
             return
-        meta = {"format_version": FORMAT_VERSION, "config": config.to_dict(), "update": step, "num_seeds": num_seeds}
+        meta = {"format_version": FORMAT_VERSION, "config": config.to_dict(), "update": step, "num_seeds": num_seeds,
+                "grid": grid or []}
         self.manager.save(
             step, args=ocp.args.Composite(state=ocp.args.StandardSave(_to_storable(state)), meta=ocp.args.JsonSave(meta)),
             force=True,
@@ -61,7 +63,7 @@ class Checkpointer:
         return sorted(self.manager.all_steps())
 
     def read_meta(self, step: int) -> dict:
-        """The JSON beside a checkpoint: format_version, config, update, num_seeds."""
+        """The JSON beside a checkpoint: format_version, config, update, num_seeds, grid (absent before sweeps)."""
         meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         if meta.get("format_version") != FORMAT_VERSION:
             raise CheckpointError(

@@ -3,8 +3,9 @@
     jppo train                                   # PPO on the JAX CartPole until solved
     jppo train --env Pendulum-v1 --total-steps 1000000 --seeds 4 --logdir runs/pend --ckpt-dir ckpt/pend
     jppo train --ckpt-dir ckpt/pend --resume     # continue an interrupted run exactly
+    jppo train --sweep learning_rate=1e-4,3e-4,1e-3 --seeds 8 --ckpt-dir ckpt/lr   # 3 settings × 8 seeds, one program
     jppo train --env gym:CartPole-v1 --vector-mode async   # gymnasium envs on the host trainer
-    jppo eval --ckpt ckpt/pend                   # mean and std of the saved policy's return
+    jppo eval --ckpt ckpt/lr                     # every run: mean, IQM and 95% CIs per grid point, curves
     jppo train --env rlepso-bbob10d --ckpt-dir ckpt/rlepso   # MetaBox's RLEPSO, the whole loop compiled
     jppo train --env rlepso-bbob10d --difficulty difficult --batching multi   # another split, MetaBox's 'multi'
     jppo eval --ckpt ckpt/rlepso                 # report: trained vs untrained vs plain PSO on the test split
@@ -15,8 +16,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from jppo.config import TrainConfig, preset, read_file
+from jppo.learner import SWEEPABLE
+from jppo.sweep import Grid
 
 
 def _flag(name: str) -> str:
@@ -83,8 +87,9 @@ def cmd_train(args) -> int:
                              f"or a gymnasium id as {envs.HOST_PREFIX}<id>")
         elif args.vector_mode is not None or args.workers is not None:
             raise ValueError(f"--vector-mode and --workers apply to gymnasium environments ({envs.HOST_PREFIX}<id>) only")
-        if host_env and args.seeds != 1:
-            raise ValueError("the host trainer (gym: environments) trains one seed per run: --seeds 1")
+        if host_env and (args.seeds != 1 or args.sweep):
+            raise ValueError("the host trainer (gym: environments) trains one seed per run: --seeds 1, no --sweep")
+        grid = Grid.parse(args.sweep or [], config)
         if args.resume and args.ckpt_dir is None:
             raise ValueError("--resume needs --ckpt-dir")
         if (args.num_processes is None) != (args.process_id is None) or (
@@ -110,10 +115,10 @@ def cmd_train(args) -> int:
         where += (f", {config.difficulty or 'default'} split ({trainer.num_problems} problems), "
                   f"batching {config.batching}")
     if primary:
-        print(f"Training PPO on {config.env_id}: {config.total_steps:,} steps × {args.seeds} seed(s), "
+        print(f"Training PPO on {config.env_id}: {config.total_steps:,} steps × {grid.describe(args.seeds)}, "
               f"{config.num_envs} envs × {config.num_steps} steps per update{where}")
     try:
-        result = fit(config, num_seeds=args.seeds, logdir=args.logdir, ckpt_dir=args.ckpt_dir,
+        result = fit(config, num_seeds=args.seeds, grid=grid, logdir=args.logdir, ckpt_dir=args.ckpt_dir,
                      ckpt_every=args.ckpt_every, keep=args.keep, resume=args.resume, show_progress=not args.quiet,
                      num_devices=args.devices, trainer=trainer)
     except ValueError as err:  # e.g. --devices or seeds that do not fit the devices
@@ -127,6 +132,12 @@ def cmd_train(args) -> int:
         return 2
     if primary:
         print(summary(config, result, logdir=args.logdir, ckpt_dir=args.ckpt_dir))
+        if args.ckpt_dir is not None:
+            from jppo import curves, history
+
+            path = Path(args.ckpt_dir, "curves.png")
+            if curves.plot(history.read(args.ckpt_dir), grid, args.seeds, config.batch_size, path, config.env_id):
+                print(f"  learning curves: {path}")
     return 130 if result.interrupted else 0
 
 
@@ -134,10 +145,10 @@ def cmd_eval(args) -> int:
     import jax
     import numpy as np
 
-    from jppo import host, train
+    from jppo import history, host, report, train
     from jppo.checkpoint import CheckpointError, Checkpointer
     from jppo.fit import make_trainer, seed_batched
-    from jppo.metabbo import report
+    from jppo.metabbo import report as metabbo
 
     ckpt = Checkpointer(args.ckpt)
     steps = ckpt.steps()
@@ -150,32 +161,38 @@ def cmd_eval(args) -> int:
         if args.env is not None and args.env != config.env_id:
             raise CheckpointError(f"{args.ckpt} holds a checkpoint of {config.env_id!r}, not of --env {args.env!r}")
         trainer = make_trainer(config)
-        num_seeds = meta.get("num_seeds", 1)
-        init, _ = seed_batched(trainer, num_seeds)
-        template = init(config.seed)  # the run's start, as fit seeds it
+        grid, num_seeds = Grid.from_json(meta.get("grid", [])), meta.get("num_seeds", 1)
+        init, _ = seed_batched(trainer, num_seeds, grid=grid)
+        template = init(config.seed)  # the runs' start, as fit seeds them
         state, _ = ckpt.restore(template)
     except CheckpointError as err:
         print(f"jppo eval: error: {err}", file=sys.stderr)
         return 2
-    evaluate_policy = host.evaluate_policy if isinstance(trainer, host.HostTrainer) else train.evaluate_policy
-    params = jax.tree.map(lambda x: x[0], state.params)  # a run over several seeds: the first
     update = int(np.asarray(state.update).reshape(-1)[0])
-    if config.env_id in report.SUITES:
+    out = args.out or str(ckpt.directory / "report")
+    runs = f"{grid.describe(num_seeds)}, checkpoint at update {update}"
+    if config.env_id in metabbo.SUITES:
         def policy(key, obs, p):  # one env's observation: a batch of one for the policy
             return trainer.policy.distribution(p, obs[None]).sample(key)[0]
 
-        untrained = jax.tree.map(lambda x: x[0], template.params)  # the trained policy's own starting point
-        out = args.out or str(ckpt.directory / "report")
+        untrained = jax.tree.map(lambda x: x[:num_seeds], template.params)  # each seed's start (alike at every point)
         # MetaBox's test_difficulty defaults to the train difficulty (config.py:97-98)
         difficulty = args.difficulty or config.difficulty or "easy"
-        text, _ = report.metabbo_report(config.env_id, policy, params, untrained, runs=args.runs, seed=args.seed,
-                                 difficulty=difficulty, split=args.split, out_dir=out)
-        print(f"checkpoint at update {update}\n{text}\nwritten to {out}/report.md and {out}/cost_curves.png")
+        text, _ = metabbo.metabbo_report(config.env_id, policy, state.params, untrained, grid=grid, num_seeds=num_seeds,
+                                         runs=args.runs, seed=args.seed, difficulty=difficulty, split=args.split,
+                                         per_seed=args.per_seed, out_dir=out)
+        print(f"{runs}\n{text}\nwritten to {out}/report.md and {out}/cost_curves.png")
         return 0
-    returns = np.asarray(evaluate_policy(trainer, params, jax.random.key(args.seed), args.episodes,
-                                         deterministic=not args.stochastic))
-    print(f"{config.env_id}: checkpoint at update {update}, "
-          f"{args.episodes} episodes: return {returns.mean():.2f} ± {returns.std():.2f} (mean ± std)")
+    key = jax.random.key(args.seed)
+    if isinstance(trainer, host.HostTrainer):  # one run
+        params = jax.tree.map(lambda x: x[0], state.params)
+        returns = host.evaluate_policy(trainer, params, key, args.episodes, deterministic=not args.stochastic)[None]
+    else:
+        returns = train.evaluate_runs(trainer, state.params, key, args.episodes, deterministic=not args.stochastic)
+    title = f"{config.env_id}: {runs}, {args.episodes} episodes per run ({'sampled' if args.stochastic else 'mode'})"
+    text = report.returns_report(title, np.asarray(returns), grid, num_seeds, out_dir=out, per_seed=args.per_seed,
+                                 history=history.read(args.ckpt, update), steps_per_update=config.batch_size)
+    print(f"{text}\nwritten to {out}/report.md")
     return 0
 
 
@@ -211,6 +228,9 @@ def main(argv=None) -> int:
     train = sub.add_parser("train", help="train PPO (default: the JAX CartPole)")
     train.add_argument("--config", help="a .toml or .json file of hyperparameters")
     train.add_argument("--seeds", type=int, default=1, help="number of seeds trained at once (vmapped)")
+    train.add_argument("--sweep", action="append", metavar="FIELD=V1,V2,...",
+                       help=f"train every value (several --sweep: every combination) × --seeds as one program; "
+                            f"sweepable: {', '.join(SWEEPABLE)}")
     train.add_argument("--logdir", help="TensorBoard directory")
     train.add_argument("--ckpt-dir", help="checkpoint directory")
     train.add_argument("--ckpt-every", type=int, default=100, help="updates between checkpoints")
@@ -241,7 +261,7 @@ def main(argv=None) -> int:
     _add_config_flags(train)
     train.set_defaults(func=cmd_train)
 
-    ev = sub.add_parser("eval", help="roll out a saved policy")
+    ev = sub.add_parser("eval", help="evaluate every run of a checkpoint: a report across seeds (report.md, plots)")
     ev.add_argument("--ckpt", required=True, help="checkpoint directory")
     ev.add_argument("--env", default=None, help="the env id the checkpoint must be of (refused otherwise)")
     ev.add_argument("--episodes", type=int, default=20)
@@ -251,7 +271,8 @@ def main(argv=None) -> int:
     ev.add_argument("--difficulty", default=None, choices=["easy", "difficult", "all"],
                     help="MetaBBO envs: difficulty of the split (default: the one the run trained on)")
     ev.add_argument("--split", default="test", choices=["test", "train"], help="MetaBBO envs: problems to evaluate on")
-    ev.add_argument("--out", help="MetaBBO envs: report directory (default CKPT/report)")
+    ev.add_argument("--out", help="report directory (default CKPT/report)")
+    ev.add_argument("--per-seed", action="store_true", help="the report also lists every run (seed) on its own")
     ev.set_defaults(func=cmd_eval)
 
     imp = sub.add_parser("import-metabox", help="MetaBox's trained RLEPSO or GLEET (converted by compat.convert_checkpoint) "

@@ -16,8 +16,10 @@ every process and `gather` brings a state or metrics back to each host as numpy 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
@@ -85,20 +87,29 @@ class Placement:
         return rewrap(placed)
 
 
-def plan(num_seeds: int, num_envs: int, devices: list) -> Placement:
+def plan(num_seeds: int, num_envs: int, devices: list, grid_points: int = 1) -> Placement:
     """The mesh for `num_seeds` seeds of `num_envs` envs over `devices`: seeds split over all devices
     when they divide evenly; with fewer seeds than devices, each seed's env batch split over
-    `len(devices) / num_seeds` of them. Anything that does not split evenly raises a ValueError."""
+    `len(devices) / num_seeds` of them. Anything that does not split evenly raises a ValueError.
+    `num_seeds` counts the runs of the seed axis: with a sweep (`jppo.sweep`), `grid_points` × the seeds
+    of each point, as the errors then say."""
     n = len(devices)
+    if grid_points == 1:
+        runs, some, must = f"{num_seeds} seeds", "seeds", "the number of seeds"
+    else:
+        seeds = num_seeds // grid_points
+        runs = f"{grid_points} grid points × {seeds} seed{'s' * (seeds > 1)} = {num_seeds} runs"
+        some, must = "runs", "the number of runs (grid points × seeds)"
     if num_seeds >= n:
         if num_seeds % n:
-            raise ValueError(f"{num_seeds} seeds cannot be split evenly over {n} devices: the number of seeds "
-                             f"must be a multiple of {n} (or pass --devices with a divisor of {num_seeds})")
+            hint = "" if grid_points == 1 else f", e.g. --seeds a multiple of {n // math.gcd(grid_points, n)}"
+            raise ValueError(f"{runs} cannot be split evenly over {n} devices: {must} must be a multiple of {n}"
+                             f"{hint} (or pass --devices with a divisor of {num_seeds})")
         grid = (n, 1)
     else:
         if n % num_seeds:
-            raise ValueError(f"{num_seeds} seeds cannot share {n} devices evenly: with fewer seeds than devices "
-                             f"the number of seeds must divide {n}")
+            raise ValueError(f"{runs} cannot share {n} devices evenly: with fewer {some} than devices "
+                             f"{must} must divide {n}")
         per_seed = n // num_seeds
         if num_envs % per_seed:
             raise ValueError(f"num_envs={num_envs} cannot be split over the {per_seed} devices of each seed "
@@ -107,18 +118,27 @@ def plan(num_seeds: int, num_envs: int, devices: list) -> Placement:
     return Placement(Mesh(np.asarray(devices, dtype=object).reshape(grid), AXES))
 
 
-def seed_batched(trainer, num_seeds: int, placement: Placement):
+def seed_batched(trainer, num_seeds: int, placement: Placement, grid=None):
     """`(init(seed), run(state, n))` for a jittable trainer: `init` draws `num_seeds` keys from
     `jax.random.key(seed)` and vmaps `trainer.init` over them; `run` vmaps `trainer.run` (one seed:
     no vmap, the seed axis of 1 is added around them). Both are compiled with the state laid out on
-    `placement`'s mesh (metrics `[seeds, n]` split by seed)."""
+    `placement`'s mesh (metrics `[seeds, n]` split by seed).
 
-    if num_seeds == 1:  # no vmap: a smaller program to trace and lower
+    `grid` (`SweepParams` with a leading axis of G grid points, `jppo.sweep.Grid.params`) makes the
+    seed axis G × num_seeds runs, grid-major: run r has grid point r // num_seeds and the key of seed
+    r % num_seeds."""
+
+    if num_seeds == 1 and grid is None:  # no vmap: a smaller program to trace and lower
         init_all, run_all = one_seed(trainer)
     else:
 
         def init_all(seed):
-            return jax.vmap(trainer.init)(jax.random.split(jax.random.key(seed), num_seeds))
+            keys = jax.random.split(jax.random.key(seed), num_seeds)
+            if grid is None:
+                return jax.vmap(trainer.init)(keys)
+            points = jax.tree.leaves(grid)[0].shape[0]
+            runs = jax.tree.map(lambda x: jnp.repeat(x, num_seeds, axis=0), grid)
+            return jax.vmap(trainer.init)(keys[jnp.arange(points * num_seeds) % num_seeds], runs)
 
         def run_all(state, n):
             return jax.vmap(lambda s: trainer.run(s, n))(state)

@@ -11,7 +11,7 @@ with the same pieces, built here once:
 * one optimizer per network with an injected learning rate (`jppo.optim.make_optimizer`);
 * the loss switches (`loss_config`);
 * the traced hyperparameters of an update: the learning rate (`learning_rate`), and `SweepParams`,
-  which may differ per vmapped run without recompiling.
+  which may differ per vmapped run without recompiling (`jppo.sweep` runs a grid of them).
 """
 
 from __future__ import annotations
@@ -42,15 +42,36 @@ VALUE_LOSS_FACTOR = {"ppo": 0.5, "nstep": 1.0}
 
 @struct.dataclass
 class SweepParams:
-    """Hyperparameters that may differ per vmapped run without recompiling."""
+    """The hyperparameters a run holds as data (arrays in its state), so that runs differing only in them are
+    one compiled program (vmapped: `jppo.sweep`) and a new value never recompiles:
+
+    * learning_rate: injected into the optimizer state (`optax.inject_hyperparams`), annealed from it;
+    * clip_eps, ent_coef, vf_coef: the clip range and the weights of the loss (`jppo.loss.ppo_loss`);
+    * max_grad_norm: the clipping threshold (`jppo.optim.clip_global`, `clip_per_network`);
+    * gamma, gae_lambda: the discount and GAE's λ of the targets (`jppo.returns`; 'nstep' has no λ).
+
+    The other `TrainConfig` fields cannot be: sizes (num_envs, num_steps, num_epochs, num_minibatches,
+    total_steps, hidden, critic_hidden) set array shapes and loop lengths; switches (algorithm, actor,
+    activation, optimizer, init, value_clip, normalize_advantages, anneal_lr, bootstrap_terminal,
+    scale_rewards_per_env, batching) choose the code that is traced; env settings (env_id, difficulty,
+    metabox_costs, bbob_strategy) build the env; min_sigma and max_sigma are constants of the actor modules;
+    the seed is the run axis itself.
+    """
 
     learning_rate: jax.Array
     ent_coef: jax.Array
     clip_eps: jax.Array
+    vf_coef: jax.Array
+    max_grad_norm: jax.Array
+    gamma: jax.Array
+    gae_lambda: jax.Array
 
     @classmethod
     def from_config(cls, config: TrainConfig):
-        return cls(jnp.asarray(config.learning_rate), jnp.asarray(config.ent_coef), jnp.asarray(config.clip_eps))
+        return cls(**{name: jnp.asarray(getattr(config, name)) for name in SWEEPABLE})
+
+
+SWEEPABLE = tuple(f.name for f in dataclasses.fields(SweepParams))  # TrainConfig fields of the same names
 
 
 def make_networks(env: envs.Environment, config: TrainConfig, key) -> tuple[nnx.Module, nnx.Module]:
@@ -90,8 +111,8 @@ def gleet_networks_for(env: envs.Environment, config: TrainConfig, key) -> tuple
 
 def loss_config(config: TrainConfig) -> LossConfig:
     """The loss switches of `config`; the value loss's factor is its algorithm's (`VALUE_LOSS_FACTOR`)."""
-    return LossConfig(value_loss_factor=VALUE_LOSS_FACTOR[config.algorithm], vf_coef=config.vf_coef,
-                      value_clip=config.value_clip, normalize_advantages=config.normalize_advantages)
+    return LossConfig(value_loss_factor=VALUE_LOSS_FACTOR[config.algorithm], value_clip=config.value_clip,
+                      normalize_advantages=config.normalize_advantages)
 
 
 class Start(NamedTuple):
@@ -144,6 +165,6 @@ class Learner:
         return set_learning_rates(opt_state, dict.fromkeys(NETWORKS, lr))
 
     def hyperparams(self, sweep: SweepParams) -> Hyperparams:
-        """The traced hyperparameters of the loss and clipping: `sweep`'s clip_eps and ent_coef, the
-        config's max_grad_norm."""
-        return Hyperparams(clip_eps=sweep.clip_eps, ent_coef=sweep.ent_coef, max_grad_norm=self.config.max_grad_norm)
+        """The traced hyperparameters of the loss and clipping, `sweep`'s."""
+        return Hyperparams(clip_eps=sweep.clip_eps, ent_coef=sweep.ent_coef, max_grad_norm=sweep.max_grad_norm,
+                           vf_coef=sweep.vf_coef)

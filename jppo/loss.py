@@ -1,7 +1,8 @@
 """The clipped PPO loss, with every switch that differs between well-known implementations.
 
-Defaults follow CleanRL's PPO; the MetaBox agent is `value_loss_factor=1, vf_coef=1, ent_coef=0,
-normalize_advantages=False, value_clip=True` with the policy's epsilon (see `METABOX`).
+Defaults follow CleanRL's PPO; the MetaBox agent is `value_loss_factor=1, normalize_advantages=False,
+value_clip=True` with the policy's epsilon (`METABOX`), and the weights `vf_coef=1, ent_coef=0` (traced
+arguments of `ppo_loss`, like `clip_eps`).
 """
 
 from __future__ import annotations
@@ -14,26 +15,23 @@ import jax.numpy as jnp
 
 @dataclasses.dataclass(frozen=True)
 class LossConfig:
-    """Structural switches of the loss (static: changing one recompiles).
+    """Structural switches of the loss (static: changing one recompiles). The weights of the loss's terms
+    (`clip_eps`, `vf_coef`, `ent_coef`) are `ppo_loss`'s traced arguments instead.
 
     Attributes:
       value_loss_factor: c in  L_V = c · mean(...)  (0.5 in CleanRL / SB3, 1 in MetaBox).
-      vf_coef: weight of L_V in the total loss (0.5 in CleanRL, 1 in MetaBox).
       value_clip: clip the value prediction around the old one (max-style, see `ppo_loss`).
       value_clip_eps: the value clip range; None uses the policy's `clip_eps`.
       normalize_advantages: standardise advantages over the (mini)batch.
     """
 
     value_loss_factor: float = 0.5
-    vf_coef: float = 0.5
     value_clip: bool = True
     value_clip_eps: float | None = None
     normalize_advantages: bool = True
 
 
-METABOX = LossConfig(
-    value_loss_factor=1.0, vf_coef=1.0, value_clip=True, value_clip_eps=None, normalize_advantages=False
-)
+METABOX = LossConfig(value_loss_factor=1.0, value_clip=True, value_clip_eps=None, normalize_advantages=False)
 
 
 def ppo_loss(
@@ -47,6 +45,7 @@ def ppo_loss(
     *,
     clip_eps,
     ent_coef=0.0,
+    vf_coef=0.5,
     config: LossConfig = LossConfig(),
     mask=None,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -62,7 +61,8 @@ def ppo_loss(
         L   = L_π + vf_coef · L_V - ent_coef · H
 
     `advantages`, `returns`, `old_logp` and `old_values` are treated as constants (gradients are
-    stopped). `clip_eps` and `ent_coef` may be traced, so sweeping them does not recompile.
+    stopped). `clip_eps`, `ent_coef` and `vf_coef` (0.5 in CleanRL, 1 in MetaBox) may be traced, so
+    sweeping them does not recompile.
     `mask` (`[N]`, optional) weights samples 0/1: every mean (and the advantage statistics) is
     taken over the samples with mask 1, as if the others were not in the batch.
 
@@ -97,7 +97,7 @@ def ppo_loss(
     value_loss = config.value_loss_factor * mean(squared_error)
 
     mean_entropy = mean(_per_sample(entropy))
-    loss = policy_loss + config.vf_coef * value_loss - ent_coef * mean_entropy
+    loss = policy_loss + vf_coef * value_loss - ent_coef * mean_entropy
 
     log_ratio, ratio, v = sg(log_ratio), sg(ratio), sg(values)
     metrics = {

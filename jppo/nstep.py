@@ -80,8 +80,8 @@ def window_loss(evaluate: Evaluate, value: Callable, *, gamma, config: LossConfi
         returns = nstep_returns(window["rewards"], bootstrap, gamma, window["valid"]).reshape(-1)
         advantages = returns - lax.stop_gradient(values)
         total, metrics = ppo_loss(logp, flat(window["logp"]), advantages, values, flat(window["values"]), returns,
-                                  entropy, clip_eps=hparams.clip_eps, ent_coef=hparams.ent_coef, config=config,
-                                  mask=flat(window["valid"]))
+                                  entropy, clip_eps=hparams.clip_eps, ent_coef=hparams.ent_coef,
+                                  vf_coef=hparams.vf_coef, config=config, mask=flat(window["valid"]))
         return total, (metrics, returns, values, logp, entropy)
 
     return loss
@@ -237,7 +237,7 @@ class NStepTrainer(UpdateLoop):
         def epoch(carry, _):
             params, opt_state = carry
             params, opt_state, aux = window_epoch(learner.policy.evaluate, learner.policy.value, learner.optimizer,
-                                                  params, opt_state, window, state.obs, hp, gamma=c.gamma,
+                                                  params, opt_state, window, state.obs, hp, gamma=state.sweep.gamma,
                                                   loss=learner.loss, terminal=terminal)
             return (params, opt_state), aux["metrics"]
 

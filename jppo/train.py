@@ -56,7 +56,7 @@ def make_gae_update(learner: Learner) -> Callable:
         final_values = policy.value(state.params, traj["final_obs"])
         last_value = policy.value(state.params, state.obs)
         advantages, returns = gae(traj["rewards"], traj["values"], last_value, traj["terminated"], traj["truncated"],
-                                  final_values, gamma=c.gamma, lam=c.gae_lambda)
+                                  final_values, gamma=state.sweep.gamma, lam=state.sweep.gae_lambda)
         batch = {k: traj[k].reshape(c.batch_size, *traj[k].shape[2:]) for k in ("obs", "actions", "logp", "values")}
         batch["advantages"] = advantages.reshape(-1)
         batch["returns"] = returns.reshape(-1)
@@ -159,10 +159,16 @@ class Trainer(UpdateLoop):
 
 def evaluate_policy(trainer: Trainer, params, key, num_episodes: int = 10, deterministic: bool = True):
     """Returns of `num_episodes` complete episodes of the (mode of the) policy, run in parallel."""
+    return evaluate_runs(trainer, jax.tree.map(lambda x: x[None], params), key, num_episodes, deterministic)[0]
+
+
+def evaluate_runs(trainer: Trainer, params, key, num_episodes: int = 10, deterministic: bool = True):
+    """Returns `[runs, num_episodes]` of every run's policy (`params` with a leading run axis) in one program;
+    episode e starts from the same key for every run, so runs are compared on the same episodes."""
     env = trainer.base_env
     max_steps = getattr(trainer.env_params, "max_steps", 1000)
 
-    def episode(key):
+    def episode(params, key):
         reset_key, key = jax.random.split(key)
         obs, state = env.reset(reset_key, trainer.env_params)
 
@@ -178,4 +184,5 @@ def evaluate_policy(trainer: Trainer, params, key, num_episodes: int = 10, deter
         (_, _, _, total), _ = lax.scan(step, init, jax.random.split(key, max_steps))
         return total
 
-    return jax.jit(jax.vmap(episode))(jax.random.split(key, num_episodes))
+    episodes = jax.vmap(jax.vmap(episode, in_axes=(None, 0)), in_axes=(0, None))
+    return jax.jit(episodes)(params, jax.random.split(key, num_episodes))

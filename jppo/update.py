@@ -5,7 +5,7 @@ minibatches of N/M, and takes one gradient step per minibatch; both loops are `l
 whole update is a single XLA program. Per-sample work is batched: `evaluate` sees a whole
 minibatch at once.
 
-Sweepable hyperparameters are traced, never static: `Hyperparams.clip_eps`, `ent_coef`,
+Sweepable hyperparameters are traced, never static: `Hyperparams.clip_eps`, `ent_coef`, `vf_coef`,
 `max_grad_norm`, and the learning rates (held in the optimizer state, see `jppo.optim`).
 """
 
@@ -38,6 +38,7 @@ class Hyperparams:
     clip_eps: jax.Array | float = 0.2
     ent_coef: jax.Array | float = 0.0
     max_grad_norm: jax.Array | float = 0.5
+    vf_coef: jax.Array | float = 0.5  # CleanRL's; MetaBox's loop weighs the value loss 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +79,8 @@ def minibatch_loss(evaluate: Evaluate, config: LossConfig) -> Loss:
     def loss(params, mb, hparams: Hyperparams):
         logp, entropy, values = evaluate(params, mb["obs"], mb["actions"])
         return ppo_loss(logp, mb["logp"], mb["advantages"], values, mb["values"], mb["returns"], entropy,
-                        clip_eps=hparams.clip_eps, ent_coef=hparams.ent_coef, config=config)
+                        clip_eps=hparams.clip_eps, ent_coef=hparams.ent_coef, vf_coef=hparams.vf_coef,
+                        config=config)
 
     return loss
 

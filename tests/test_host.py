@@ -165,7 +165,9 @@ def test_cli_trains_and_evaluates_a_gym_env(tmp_path, capsys):
     assert "host trainer (sync envs)" in out and "PPO on gym:CartPole-v1: 2 updates" in out
     assert any((tmp_path / "tb").iterdir())
     assert cli.main(["eval", "--ckpt", str(tmp_path / "ckpt"), "--episodes", "3"]) == 0
-    assert "gym:CartPole-v1: checkpoint at update 2, 3 episodes: return" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "gym:CartPole-v1: 1 seed, checkpoint at update 2, 3 episodes per run (mode)" in out
+    assert "| (the config) | 1 | " in out  # the one run's mean return [95% CI over its episodes]
 
 
 def test_ray_slices_are_contiguous_and_at_most_one_per_worker():

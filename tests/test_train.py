@@ -47,7 +47,10 @@ def test_seed_and_hyperparameter_sweep_in_one_compile():
         return trainer.train(key, sweep)
 
     train = jax.jit(jax.vmap(counted))
-    sweep = SweepParams(jnp.array([1e-4, 1e-3, 3e-3]), jnp.array([0.0, 0.01, 0.1]), jnp.array([0.1, 0.2, 0.3]))
+    sweep = jax.tree.map(lambda x: jnp.repeat(x[None], 3), SweepParams.from_config(config)).replace(
+        learning_rate=jnp.array([1e-4, 1e-3, 3e-3]), ent_coef=jnp.array([0.0, 0.01, 0.1]),
+        clip_eps=jnp.array([0.1, 0.2, 0.3]), vf_coef=jnp.array([0.25, 0.5, 1.0]), gamma=jnp.array([0.9, 0.95, 0.99]),
+        gae_lambda=jnp.array([0.8, 0.9, 0.95]), max_grad_norm=jnp.array([0.5, 1.0, jnp.inf]))
     _, m = train(jax.random.split(jax.random.key(0), 3), sweep)
     assert m["learning_rate"].shape == (3, config.num_updates)
     np.testing.assert_allclose(np.asarray(m["learning_rate"][:, 0]), [1e-4, 1e-3, 3e-3], rtol=1e-6)

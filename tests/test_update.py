@@ -52,22 +52,22 @@ def flat_torch_params(model):
     return [p.detach().numpy() for p in [*model.mean.parameters(), model.log_std, *model.value.parameters()]]
 
 
-LOSS_CONFIGS = [
-    jppo.LossConfig(),
-    jppo.METABOX,
-    jppo.LossConfig(value_loss_factor=1.0, vf_coef=0.25, value_clip=True, value_clip_eps=0.5, normalize_advantages=True),
-    jppo.LossConfig(value_clip=False, normalize_advantages=False),
+LOSS_CONFIGS = [  # (switches, vf_coef)
+    (jppo.LossConfig(), 0.5),
+    (jppo.METABOX, 1.0),
+    (jppo.LossConfig(value_loss_factor=1.0, value_clip=True, value_clip_eps=0.5, normalize_advantages=True), 0.25),
+    (jppo.LossConfig(value_clip=False, normalize_advantages=False), 0.5),
 ]
 
 
-def loss_kwargs(config, clip_eps, ent_coef):
+def loss_kwargs(config, vf_coef, clip_eps, ent_coef):
     return dict(clip_eps=clip_eps, ent_coef=ent_coef, value_loss_factor=config.value_loss_factor,
-                vf_coef=config.vf_coef, value_clip=config.value_clip, value_clip_eps=config.value_clip_eps,
+                vf_coef=vf_coef, value_clip=config.value_clip, value_clip_eps=config.value_clip_eps,
                 normalize_advantages=config.normalize_advantages)
 
 
-@pytest.mark.parametrize("config", LOSS_CONFIGS)
-def test_loss_value_and_gradients_match_torch(config):
+@pytest.mark.parametrize("config, vf_coef", LOSS_CONFIGS)
+def test_loss_value_and_gradients_match_torch(config, vf_coef):
     with jax.enable_x64(True):
         actor, critic = make_models()
         ac, params = jppo.ActorCritic.split(actor, critic)
@@ -77,13 +77,13 @@ def test_loss_value_and_gradients_match_torch(config):
         def loss_fn(params):
             logp, ent, v = ac.evaluate(params, batch["obs"], batch["actions"])
             return jppo.ppo_loss(logp, batch["logp"], batch["advantages"], v, batch["values"], batch["returns"], ent,
-                                 clip_eps=0.2, ent_coef=0.01, config=config)
+                                 clip_eps=0.2, ent_coef=0.01, vf_coef=vf_coef, config=config)
 
         (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         tb = to_torch(batch)
         logp, ent, v = model.evaluate(tb["obs"], tb["actions"])
         t_loss = torch_loss(logp, tb["logp"], tb["advantages"], v, tb["values"], tb["returns"], ent,
-                            **loss_kwargs(config, 0.2, 0.01))
+                            **loss_kwargs(config, vf_coef, 0.2, 0.01))
         t_loss.backward()
         np.testing.assert_allclose(float(loss), t_loss.item(), rtol=1e-10)
         for g_jax, p in zip(flat_jax_params(grads), [*model.mean.parameters(), model.log_std, *model.value.parameters()]):
@@ -154,8 +154,8 @@ def test_unknown_optimizer_and_bad_learning_rate():
 
 
 @pytest.mark.parametrize("clipping", ["per_network", "global"])
-@pytest.mark.parametrize("config", LOSS_CONFIGS[:2])
-def test_whole_update_with_given_permutations_matches_torch(clipping, config):
+@pytest.mark.parametrize("config, vf_coef", LOSS_CONFIGS[:2])
+def test_whole_update_with_given_permutations_matches_torch(clipping, config, vf_coef):
     K, M = 3, 4
     with jax.enable_x64(True):
         actor, critic = make_models(seed=3)
@@ -166,11 +166,11 @@ def test_whole_update_with_given_permutations_matches_torch(clipping, config):
         t_opt = torch.optim.Adam([{"params": g, "lr": lr} for g, lr in zip(model.groups(), lrs.values())])
         batch = make_batch(seed=4)
         perms = np.stack([np.random.default_rng(10 + k).permutation(N) for k in range(K)])
-        hp = jppo.Hyperparams(clip_eps=0.2, ent_coef=0.01, max_grad_norm=0.3)
+        hp = jppo.Hyperparams(clip_eps=0.2, ent_coef=0.01, max_grad_norm=0.3, vf_coef=vf_coef)
         update = jax.jit(jppo.make_update(ac.evaluate, opt, jppo.UpdateConfig(K, M, clipping, config)))
         new_params, _, metrics = update(params, opt.init(params), batch, jax.random.key(0), hp, perms)
         t_losses = torch_update(model, t_opt, to_torch(batch), perms, M, clipping=clipping, max_grad_norm=0.3,
-                                **loss_kwargs(config, 0.2, 0.01))
+                                **loss_kwargs(config, vf_coef, 0.2, 0.01))
         np.testing.assert_allclose(np.asarray(metrics["loss"]).ravel(), t_losses, rtol=1e-10)
         for a, b in zip(flat_jax_params(new_params), flat_torch_params(model)):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
@@ -192,9 +192,9 @@ def test_sweepable_hyperparameters_do_not_recompile():
 
     update = jax.jit(counted)
     state = opt.init(params)
-    for lr, eps, ent in [(1e-3, 0.2, 0.0), (5e-4, 0.1, 0.01), (1e-4, 0.3, 0.05)]:
+    for lr, eps, ent, vf in [(1e-3, 0.2, 0.0, 0.5), (5e-4, 0.1, 0.01, 1.0), (1e-4, 0.3, 0.05, 0.25)]:
         state = jppo.set_learning_rates(state, {"actor": lr, "critic": 2 * lr})
-        params, state, _ = update(params, state, batch, jax.random.key(0), jppo.Hyperparams(eps, ent, 0.5))
+        params, state, _ = update(params, state, batch, jax.random.key(0), jppo.Hyperparams(eps, ent, 0.5, vf))
         assert np.isclose(float(jppo.learning_rates(state)["critic"]), 2 * lr)
     assert len(traces) == 1
     assert update._cache_size() == 1
