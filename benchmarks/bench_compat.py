@@ -37,7 +37,7 @@ import torch
 from flax import nnx
 
 from benchmarks import report
-from compat.networks import ClampedGaussianActor, Critic
+from compat.networks import RLEPSOActor, RLEPSOCritic
 from compat.ppo import PPO_Agent
 from references.envs import ToyOptimizerEnv
 from references.torch_ppo import TorchClampedActor, TorchValueCritic, torch_train_episode
@@ -60,8 +60,8 @@ def _envs(n):
 def _one_setting(batch, dtype, reps, save_dir):
     """(compat seconds per episode, torch seconds per episode, compat first-episode seconds)."""
     with jax.enable_x64(dtype == "float64"):
-        actor = ClampedGaussianActor(FEATURES, ACTIONS, (64, 32), rngs=nnx.Rngs(0))
-        critic = Critic(FEATURES, (16, 8), rngs=nnx.Rngs(1))
+        actor = RLEPSOActor(FEATURES, ACTIONS, rngs=nnx.Rngs(0))
+        critic = RLEPSOCritic(FEATURES, rngs=nnx.Rngs(1))
         t_actor, t_critic = TorchClampedActor(actor, sample=True), TorchValueCritic(critic)
         t_opt = torch.optim.Adam([{"params": t_actor.params(), "lr": LRS[0]}, {"params": t_critic.params(), "lr": LRS[1]}])
         agent = PPO_Agent(_config(save_dir), {"actor": actor, "critic": critic}, LRS)

@@ -85,7 +85,7 @@ def _metabox_episodes(save_dir: str):
     import torch
     from flax import nnx
 
-    from compat.networks import ClampedGaussianActor, Critic
+    from compat.networks import RLEPSOActor, RLEPSOCritic
     from compat.ppo import PPO_Agent
     from references.torch_ppo import TorchClampedActor, TorchValueCritic, torch_train_episode
 
@@ -97,7 +97,7 @@ def _metabox_episodes(save_dir: str):
                                 device="cpu", optimizer="Adam", save_interval=10**9, end_mode="epoch",
                                 max_learning_step=10**9, no_tb=True, seed=0, agent_save_dir=save_dir)
     with jax.enable_x64(True):
-        actor, critic = ClampedGaussianActor(1, 35, (64, 32), rngs=nnx.Rngs(0)), Critic(1, (16, 8), rngs=nnx.Rngs(1))
+        actor, critic = RLEPSOActor(1, 35, rngs=nnx.Rngs(0)), RLEPSOCritic(1, rngs=nnx.Rngs(1))
         agent = PPO_Agent(cfg, {"actor": actor, "critic": critic}, 1e-5)
     t_actor, t_critic = TorchClampedActor(actor, sample=True), TorchValueCritic(critic)
     t_opt = torch.optim.Adam([{"params": t_actor.params(), "lr": 1e-5}, {"params": t_critic.params(), "lr": 1e-5}])

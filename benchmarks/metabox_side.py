@@ -374,12 +374,9 @@ def loop_movement(seed: int, fid_: int, batch: int, reevaluate_at_last_state: bo
     problem = next(p for p in train if fid(p) == fid_)
     weights = init_weights(seed) if weights is None else weights
     with jax.enable_x64(True):
-        actor = cn.ClampedGaussianActor(1, 35, (64, 32), rngs=nnx.Rngs(0))
-        critic = cn.Critic(1, (16, 8), rngs=nnx.Rngs(1))
-        for mlp, (net, prefix) in ((actor.mu_net, ("actor", "_Actor__mu_net")),
-                                   (actor.sigma_net, ("actor", "_Actor__sigma_net")),
-                                   (critic.value_head, ("critic", "_Critic__value_head"))):
-            cn.load_torch_state_dict(mlp, weights.networks[net], prefix)
+        actor, critic = cn.RLEPSOActor(1, 35, rngs=nnx.Rngs(0)), cn.RLEPSOCritic(1, rngs=nnx.Rngs(1))
+        cn.load_state_dict(actor, weights.networks["actor"])
+        cn.load_state_dict(critic, weights.networks["critic"])
     t_actor, t_critic = TorchClampedActor(actor, sample=True), TorchValueCritic(critic)
     opt = torch.optim.Adam([{"params": t_actor.params(), "lr": 1e-5}, {"params": t_critic.params(), "lr": 1e-5}])
     loop_cfg = types.SimpleNamespace(n_step=10, K_epochs=3, eps_clip=0.1, gamma=0.999, max_grad_norm=math.inf,

@@ -31,6 +31,18 @@ def _to_storable(state):
     return state.replace(key=np.asarray(jax.random.key_data(state.key)))
 
 
+# Parameter names changed since checkpoints were written, old -> new. GLEET's heads (actor='gleet') kept
+# their Linear layers under `linears` (MetaBox's own MLP) until they became jppo's one MLP (`layers`).
+RENAMED = {"linears": "layers"}
+
+
+def _renamed(tree):
+    """`tree` (nested dicts, as orbax reads a checkpoint without a template) with the keys of RENAMED renamed."""
+    if isinstance(tree, dict):
+        return {RENAMED.get(k, k): _renamed(v) for k, v in tree.items()}
+    return tree
+
+
 class Checkpointer:
     """Saves every call to `save`, keeps the last `keep`; `restore` picks the newest readable one."""
 
@@ -99,14 +111,30 @@ class Checkpointer:
                     details = ", ".join(f"{k}: saved {a!r} vs now {b!r}" for k, (a, b) in diff.items())
                     raise CheckpointError(f"cannot resume from {self.directory}: the config changes shapes ({details})")
             try:
-                restored = self.manager.restore(
-                    step, args=ocp.args.Composite(state=ocp.args.StandardRestore(_to_storable(template)))
-                )["state"]
+                restored = self._restore(step, _to_storable(template))
             except Exception as err:
                 self._warn_damaged(step, err)
                 continue
             return restored.replace(key=jax.random.wrap_key_data(restored.key)), saved_config
         raise CheckpointError(f"no readable checkpoint in {self.directory} (tried steps {steps})")
+
+    def _restore(self, step: int, target):
+        """The state saved at `step`, laid out as `target`; a checkpoint written under older parameter
+        names (RENAMED) is read as saved, renamed, and laid out the same way."""
+        def read(template=None):
+            return self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(template)))["state"]
+
+        try:
+            return read(target)
+        except Exception as err:
+            saved = read()
+            try:
+                leaves = jax.tree.leaves(ocp.tree.deserialize_tree(_renamed(saved), target, keep_empty_nodes=True))
+            except Exception:
+                raise err from None  # not a rename: the first error says what is wrong
+            if [(np.shape(a), a.dtype) for a in leaves] != [(np.shape(b), b.dtype) for b in jax.tree.leaves(target)]:
+                raise err
+            return jax.tree.unflatten(jax.tree.structure(target), leaves)
 
     def _warn_damaged(self, step, err):
         warnings.warn(

@@ -1,7 +1,8 @@
-"""Small action distributions: diagonal Normal and Categorical.
+"""Small action distributions: diagonal Normal (and its clamped-sample variant) and Categorical.
 
-Written here rather than taken from distrax (which pulls in tensorflow-probability). Log-probs and
-entropies are summed over the action dimensions, so every method returns one number per sample.
+Written here rather than taken from distrax (which pulls in tensorflow-probability). `log_prob` and
+`entropy` are summed over the action dimensions, one number per sample; a Normal also gives them per
+dimension (`log_prob_per_dim`, `entropy_per_dim`), the shapes some MetaBox actors return.
 """
 
 from __future__ import annotations
@@ -27,20 +28,20 @@ class Normal:
     def sample(self, key) -> jax.Array:
         return self.loc + self.scale * jax.random.normal(key, self.loc.shape, self.loc.dtype)
 
-    def clamped_sample(self, key, low=0.0, high=1.0) -> jax.Array:
-        """A sample clamped to [low, high], as MetaBox's continuous actors do.
-
-        The log-prob of the clamped action is evaluated by `log_prob` as if unclamped (MetaBox's
-        convention), not as a censored density.
-        """
-        return jnp.clip(self.sample(key), low, high)
+    def log_prob_per_dim(self, action) -> jax.Array:
+        """log N(a_i; μ_i, σ_i), elementwise."""
+        z = (action - self.loc) / self.scale
+        return -0.5 * z**2 - jnp.log(self.scale) - 0.5 * math.log(2 * math.pi)
 
     def log_prob(self, action) -> jax.Array:
-        z = (action - self.loc) / self.scale
-        return jnp.sum(-0.5 * z**2 - jnp.log(self.scale) - 0.5 * math.log(2 * math.pi), axis=-1)
+        return jnp.sum(self.log_prob_per_dim(action), axis=-1)
+
+    def entropy_per_dim(self) -> jax.Array:
+        """½ + ½ log 2π + log σ_i, elementwise."""
+        return 0.5 + 0.5 * math.log(2 * math.pi) + jnp.log(self.scale)
 
     def entropy(self) -> jax.Array:
-        return jnp.sum(0.5 + 0.5 * math.log(2 * math.pi) + jnp.log(self.scale), axis=-1)
+        return jnp.sum(self.entropy_per_dim(), axis=-1)
 
     def mode(self) -> jax.Array:
         return self.loc
@@ -48,8 +49,9 @@ class Normal:
 
 @struct.dataclass
 class ClampedNormal(Normal):
-    """A Normal whose samples (and mode) are clamped to [low, high]; `log_prob` evaluates the clamped
-    action under the unclamped density (MetaBox's RLEPSO convention, see `Normal.clamped_sample`)."""
+    """A Normal whose samples (and mode) are clamped to [low, high], as MetaBox's continuous actors
+    act; `log_prob` evaluates the clamped action under the unclamped density (MetaBox's convention),
+    not as a censored density, so clamped samples bias the σ-score (`jppo.networks.BoundedGaussianActor`)."""
 
     low: float = struct.field(pytree_node=False, default=0.0)
     high: float = struct.field(pytree_node=False, default=1.0)

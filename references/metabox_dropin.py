@@ -22,7 +22,7 @@ What is swapped, and nothing else:
   * RLEPSO's own torch `train_episode` / `rollout_episode` overrides are removed, so the facade's run
     (they are MetaBox's PPO loop, written against torch tensors);
   * the module-level `Actor` / `Critic` that RLEPSO's `__init__` instantiates: NNX modules with the
-    same layer sizes, squashing and sigma range (`compat.networks.ClampedGaussianActor`, `Critic`).
+    same layer sizes, squashing and sigma range (`compat.networks.RLEPSOActor`, `RLEPSOCritic`).
 MetaBox's `__init__` (its config settings: n_step, K_epochs, gamma, lr, ...), `__str__`, Trainer,
 PBO_Env, RLEPSO_Optimizer, BBOB dataset and checkpointing are used as they are.
 """
@@ -52,10 +52,9 @@ def main(max_learning_step: int = 6):
     for name in ("train_episode", "rollout_episode"):
         if name in RLEPSO.__dict__:
             delattr(RLEPSO, name)
-    mb_rlepso.Actor = lambda config: cn.ClampedGaussianActor(
-        config.feature_dim, config.action_dim, (64, 32), rngs=nnx.Rngs(config.seed),
-        min_sigma=config.min_sigma, max_sigma=config.max_sigma)
-    mb_rlepso.Critic = lambda config: cn.Critic(config.feature_dim, (16, 8), rngs=nnx.Rngs(config.seed + 1))
+    mb_rlepso.Actor = lambda config: cn.RLEPSOActor(config.feature_dim, config.action_dim, config.max_sigma,
+                                                    config.min_sigma, rngs=nnx.Rngs(config.seed))
+    mb_rlepso.Critic = lambda config: cn.RLEPSOCritic(config.feature_dim, rngs=nnx.Rngs(config.seed + 1))
 
     saved_argv = sys.argv
     sys.argv = sys.argv[:1]  # MetaBox's Config parses the command line

@@ -104,13 +104,13 @@ def torch_update(model, optimizer, batch, permutations, num_minibatches, *, clip
 
 
 # --------------------------------------------------------------------------- MetaBox's episode loop
-# Torch twins of compat.networks' RLEPSO-shaped actor and critic (ReLU MLPs, weights copied from the
-# NNX modules) and design.md's train_episode written step by step in torch. Used by the compat parity
+# Torch twins of MetaBox's RLEPSO actor and critic (`RLEPSOActor`, `RLEPSOCritic`: ReLU MLPs, weights
+# copied from the NNX modules) and design.md's train_episode written step by step in torch. Used by the compat parity
 # test (deterministic actions, float64) and the compat benchmark (sampled actions, as MetaBox).
 
 
 def relu_mlp_from_nnx(nnx_mlp):
-    """`(forward, layers)`: a torch ReLU MLP with the weights of a `compat.networks.MLP`."""
+    """`(forward, layers)`: a torch ReLU MLP with the weights of a ReLU `jppo.networks.MLP`."""
     layers = []
     for lin in nnx_mlp.layers:
         k = np.array(lin.kernel[...])  # a writable copy
@@ -129,12 +129,12 @@ def relu_mlp_from_nnx(nnx_mlp):
 
 
 class TorchClampedActor:
-    """Twin of `compat.networks.ClampedGaussianActor`. `sample=True` acts as MetaBox's RLEPSO actor
+    """Twin of `RLEPSOActor` (its `mean` and `spread` MLPs). `sample=True` acts as MetaBox's RLEPSO actor
     (clamp(a ~ N(μ, σ), 0, 1), torch's global RNG); `sample=False` acts with clamp(μ + σ/2, 0, 1)."""
 
     def __init__(self, actor, sample=False):
-        self.mu, self.mu_layers = relu_mlp_from_nnx(actor.mu_net)
-        self.sigma, self.sigma_layers = relu_mlp_from_nnx(actor.sigma_net)
+        self.mu, self.mu_layers = relu_mlp_from_nnx(actor.mean)
+        self.sigma, self.sigma_layers = relu_mlp_from_nnx(actor.spread)
         self.lo, self.hi, self.sample = actor.min_sigma, actor.max_sigma, sample
 
     def params(self):
@@ -154,7 +154,7 @@ class TorchClampedActor:
 
 
 class TorchValueCritic:
-    """Twin of `compat.networks.Critic` (returns the value only)."""
+    """Twin of `RLEPSOCritic` (returns the value only)."""
 
     def __init__(self, critic):
         self.f, self.layers = relu_mlp_from_nnx(critic.value_head)

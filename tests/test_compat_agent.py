@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from compat.networks import ClampedGaussianActor, Critic
+from compat.networks import RLEPSOActor, RLEPSOCritic
 from compat.parallelenv import ParallelEnv, WorkerError
 from compat.ppo import PPO_Agent
 from compat.utils import save_class
@@ -26,7 +26,7 @@ def make_config(tmp_path, **changes):
 
 
 def make_agent(tmp_path, lrs=1e-3, **changes):
-    nets = {"actor": ClampedGaussianActor(3, 3, rngs=nnx.Rngs(0)), "critic": Critic(3, rngs=nnx.Rngs(1))}
+    nets = {"actor": RLEPSOActor(3, 3, rngs=nnx.Rngs(0)), "critic": RLEPSOCritic(3, rngs=nnx.Rngs(1))}
     return PPO_Agent(make_config(tmp_path, **changes), nets, lrs)
 
 
@@ -34,7 +34,7 @@ def envs(n=3):
     return [ToyOptimizerEnv(max_steps=12) for _ in range(n)]
 
 
-class TwoOutputs(ClampedGaussianActor):
+class TwoOutputs(RLEPSOActor):
     def __call__(self, state, fixed_action=None, require_entropy=False, *, key=None):
         return super().__call__(state, fixed_action, require_entropy, key=key)[:2]
 
@@ -52,14 +52,14 @@ def test_attributes_checkpoints_and_return_dict(tmp_path):
     agent = make_agent(tmp_path, lrs=[1e-3, 2e-3])
     assert (tmp_path / "checkpoint-0.pkl").exists() and agent.cur_checkpoint == 1
     assert agent.network == ["actor", "critic"] and agent.optimizer.param_groups[1]["lr"] == 2e-3
-    before = np.asarray(agent.actor.mu_net.layers[0].kernel[...]).copy()
+    before = np.asarray(agent.actor.mean.layers[0].kernel[...]).copy()
     tb = Recorder()
     ended, info = agent.train_episode(envs(), seeds=1, tb_logger=tb)
     assert not ended and info["learn_steps"] == agent.get_step() == 9  # windows 5, 5, 2 × K=3
     assert len(info["loss"]) == 9 and len(info["return"]) == 3
     assert set(info) >= {"return", "loss", "learn_steps", "normalizer", "gbest"}
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*.pkl")) == ["checkpoint-0.pkl", "checkpoint-1.pkl", "checkpoint-2.pkl"]
-    assert not np.allclose(before, np.asarray(agent.actor.mu_net.layers[0].kernel[...]))  # modules hold new weights
+    assert not np.allclose(before, np.asarray(agent.actor.mean.layers[0].kernel[...]))  # modules hold new weights
     expected = {"learnrate/actor", "learnrate/critic", "grad/actor", "grad/critic", "grad_clipped/actor",
                 "grad_clipped/critic", "loss/actor_loss", "loss/critic_loss", "loss/total_loss",
                 "train/episode_avg_return", "train/target_avg_return_changed", "train/critic_avg_output",
@@ -120,7 +120,7 @@ def test_checkpoint_continues_in_a_fresh_process(tmp_path):
 class TestBadInput:
     def test_missing_critic(self, tmp_path):
         with pytest.raises(ValueError, match="networks must contain 'actor' and 'critic'"):
-            PPO_Agent(make_config(tmp_path), {"actor": ClampedGaussianActor(3, 3, rngs=nnx.Rngs(0))}, 1e-3)
+            PPO_Agent(make_config(tmp_path), {"actor": RLEPSOActor(3, 3, rngs=nnx.Rngs(0))}, 1e-3)
 
     def test_learning_rate_list_of_wrong_length(self, tmp_path):
         with pytest.raises(ValueError, match=r"learning rates list \(3\) must match the number of networks \(2"):
@@ -141,7 +141,7 @@ class TestBadInput:
 
     def test_actor_with_wrong_number_of_outputs(self, tmp_path):
         agent = PPO_Agent(make_config(tmp_path), {"actor": TwoOutputs(3, 3, rngs=nnx.Rngs(0)),
-                                                  "critic": Critic(3, rngs=nnx.Rngs(1))}, 1e-3)
+                                                  "critic": RLEPSOCritic(3, rngs=nnx.Rngs(1))}, 1e-3)
         with pytest.raises(ValueError, match=r"must return \(action, log_prob, entropy\).*returned 2"):
             agent.train_episode(envs(), seeds=1)
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from compat.networks import MLP, ClampedGaussianActor, Critic
+from compat.networks import MLP, RLEPSOActor, RLEPSOCritic
 from compat.ppo import PPO_Agent
 from references.envs import ToyOptimizerEnv
 
@@ -36,18 +36,27 @@ def envs(n=2, steps=6):
 
 
 def per_dim_entropy(actor, state):
-    return 0.5 + 0.5 * math.log(2 * math.pi) + jnp.log(actor.policy(state).scale)
+    return 0.5 + 0.5 * math.log(2 * math.pi) + jnp.log(actor.distribution(state).scale)
 
 
 # --------------------------------------------------------------------------- the conventions
 
 
-class PlainCritic(Critic):
+class PlainActor(RLEPSOActor):
+    """The plain convention: `fixed_action=`, always three outputs, log-prob and entropy [B] (RLEPSO's
+    per-dimension entropy summed over the action)."""
+
+    def __call__(self, state, fixed_action=None, require_entropy=False, *, key=None):
+        action, logp, *entropy = super().__call__(state, fixed_action, require_entropy, key=key)
+        return action, logp, entropy[0].sum(-1) if entropy else None
+
+
+class PlainCritic(RLEPSOCritic):
     def __call__(self, state):
         return super().__call__(state)[1]
 
 
-class RLDASLike(ClampedGaussianActor):
+class RLDASLike(PlainActor):
     """`fix_action=` (RLDAS, SYMBOL); entropy per dimension [B, A] (RLEPSO, RLDAS: the issue's crash)."""
 
     def __call__(self, state, fix_action=None, require_entropy=False, *, key=None):
@@ -55,11 +64,11 @@ class RLDASLike(ClampedGaussianActor):
         return action, logp, per_dim_entropy(self, state)
 
 
-class PairCritic(Critic):
+class PairCritic(RLEPSOCritic):
     """(value detached, value), each [B] (RLEPSO, RLDAS, RLDEAFL, SYMBOL)."""
 
 
-class L2TLike(ClampedGaussianActor):
+class L2TLike(PlainActor):
     """No `require_entropy=`: always three outputs, entropy [B, A] (L2T)."""
 
     def __call__(self, state, fixed_action=None, *, key=None):
@@ -67,14 +76,14 @@ class L2TLike(ClampedGaussianActor):
         return action, logp, per_dim_entropy(self, state)
 
 
-class PairColumnCritic(Critic):
+class PairColumnCritic(RLEPSOCritic):
     """(value detached, value), each [B, 1] (L2T)."""
 
     def __call__(self, state):
-        return tuple(v[:, None] for v in super().__call__(state))
+        return tuple(jnp.reshape(v, (-1, 1)) for v in super().__call__(state))  # [] when B = 1: squeezed
 
 
-class GLEETLike(ClampedGaussianActor):
+class GLEETLike(PlainActor):
     """GLEET's and RLEMMO's wiring with the state itself as the critic's features: `to_critic=True` adds
     them as a fourth output, `only_critic=True` returns them alone; log-prob [B, 1], entropy [B, N, 1]."""
 
@@ -106,7 +115,8 @@ class Recorder:
 def train(tmp_path, actor_cls, critic_cls, agent_cls=PPO_Agent, **changes):
     """Float64: build the agent, one train_episode, one rollout_episode. Returns a summary dict."""
     with jax.enable_x64(True):
-        nets = {"actor": actor_cls(3, A, (8,), rngs=nnx.Rngs(0)), "critic": critic_cls(3, (8,), rngs=nnx.Rngs(1))}
+        nets = {"actor": actor_cls(3, A, hidden=(8,), rngs=nnx.Rngs(0)),
+                "critic": critic_cls(3, hidden=(8,), rngs=nnx.Rngs(1))}
         agent = agent_cls(config(tmp_path, **changes), nets, [3e-3, 1e-2])
         tb = Recorder()
         ended, info = agent.train_episode(envs(), seeds=5, tb_logger=tb)
@@ -118,7 +128,7 @@ def train(tmp_path, actor_cls, critic_cls, agent_cls=PPO_Agent, **changes):
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory):
     """The plain pair's run; it saves checkpoints every 3 steps (K = 2: inside window 2)."""
-    return train(tmp_path_factory.mktemp("plain"), ClampedGaussianActor, PlainCritic, end_mode="step", save_interval=3)
+    return train(tmp_path_factory.mktemp("plain"), PlainActor, PlainCritic, end_mode="step", save_interval=3)
 
 
 def assert_same_run(mine, plain):
@@ -143,7 +153,7 @@ def test_convention_trains_like_the_plain_one(tmp_path, plain, name):
 
 def untrained_actor():
     with jax.enable_x64(True):
-        return nnx.state(ClampedGaussianActor(3, A, (8,), rngs=nnx.Rngs(0)), nnx.Param)
+        return nnx.state(PlainActor(3, A, hidden=(8,), rngs=nnx.Rngs(0)), nnx.Param)
 
 
 # --------------------------------------------------------------------------- hooks
@@ -163,17 +173,17 @@ class HostHooks(PPO_Agent):
 
 
 def test_host_hooks_are_used_and_train_alike(tmp_path, plain):
-    mine = train(tmp_path, ClampedGaussianActor, PlainCritic, agent_cls=HostHooks)
+    mine = train(tmp_path, PlainActor, PlainCritic, agent_cls=HostHooks)
     assert HostHooks.calls == 6 + 6  # every env step of the episode and of the rollout
     assert_same_run(mine, plain)
 
 
-class OwnCallActor(ClampedGaussianActor):
+class OwnCallActor(PlainActor):
     """No MetaBox convention at all: `actor(state, action=None, *, key=None) -> (action, log_prob)`."""
 
     def __call__(self, state, action=None, *, key=None):
-        policy = self.policy(state)
-        action = self.choose(policy, key) if action is None else action
+        policy = self.distribution(state)
+        action = policy.sample(key) if action is None else action
         return action, policy.log_prob(action)
 
 
@@ -182,11 +192,11 @@ class OwnCallAgent(PPO_Agent):
 
     def _act(self, nets, state, key):
         action, logp = nets["actor"](state, key=key)
-        return action, logp, nets["actor"].policy(state).entropy(), nets["critic"](state)
+        return action, logp, nets["actor"].distribution(state).entropy(), nets["critic"](state)
 
     def _evaluate(self, nets, states, actions):
         _, logp = nets["actor"](states, actions)
-        return logp, nets["actor"].policy(states).entropy(), nets["critic"](states)
+        return logp, nets["actor"].distribution(states).entropy(), nets["critic"](states)
 
     def _bootstrap(self, nets, state):
         return nets["critic"](state)
@@ -205,9 +215,9 @@ class TrunkActor(nnx.Module):
     sampling, so torch can follow)."""
 
     def __init__(self, feature_dim, action_dim, width, *, rngs):
-        self.trunk = MLP([feature_dim, width], rngs=rngs)
-        self.mu = MLP([width, action_dim], rngs=rngs)
-        self.sigma = MLP([width, action_dim], rngs=rngs)
+        self.trunk = MLP([feature_dim, width], activation="ReLU", rngs=rngs)
+        self.mu = MLP([width, action_dim], activation="ReLU", rngs=rngs)
+        self.sigma = MLP([width, action_dim], activation="ReLU", rngs=rngs)
 
     def __call__(self, state, fixed_action=None, require_entropy=False, to_critic=False, only_critic=False, *,
                  key=None):
@@ -225,7 +235,7 @@ class TrunkActor(nnx.Module):
 
 class FeatureCritic(nnx.Module):
     def __init__(self, width, *, rngs):
-        self.head = MLP([width, 8, 1], rngs=rngs)
+        self.head = MLP([width, 8, 1], activation="ReLU", rngs=rngs)
 
     def __call__(self, h):
         v = self.head(h)
@@ -277,7 +287,7 @@ def test_checkpoint_inside_a_window_holds_that_steps_parameters(tmp_path, plain)
     holds the parameters of a run stopped there by max_learning_step = 3."""
     import pickle
 
-    stopped = train(tmp_path, ClampedGaussianActor, PlainCritic, max_learning_step=3)
+    stopped = train(tmp_path, PlainActor, PlainCritic, max_learning_step=3)
     assert stopped["info"]["learn_steps"] == 3 and stopped["info"]["loss"] == plain["info"]["loss"][:3]
     save_dir = plain["agent"].config.agent_save_dir
     with jax.enable_x64(True), open(f"{save_dir}/checkpoint-1.pkl", "rb") as f:
@@ -293,19 +303,19 @@ def test_checkpoint_inside_a_window_holds_that_steps_parameters(tmp_path, plain)
 # --------------------------------------------------------------------------- bad outputs
 
 
-class PerDimLogProb(ClampedGaussianActor):
+class PerDimLogProb(PlainActor):
     def __call__(self, state, fixed_action=None, require_entropy=False, *, key=None):
         action, _, entropy = super().__call__(state, fixed_action, require_entropy, key=key)
-        return action, self.policy(state).scale, entropy  # [B, A]: forgot the sum
+        return action, self.distribution(state).scale, entropy  # [B, A]: forgot the sum
 
 
-class ScalarEntropy(ClampedGaussianActor):
+class ScalarEntropy(PlainActor):
     def __call__(self, state, fixed_action=None, require_entropy=False, *, key=None):
         action, logp, entropy = super().__call__(state, fixed_action, require_entropy, key=key)
         return action, logp, entropy.mean()
 
 
-class WideCritic(Critic):
+class WideCritic(RLEPSOCritic):
     def __call__(self, state):
         _, v = super().__call__(state)
         return v, jnp.stack([v, v], -1)
@@ -317,7 +327,7 @@ class TrunkWithoutFeatures(GLEETLike):
         return super().__call__(state, fixed_action, require_entropy, to_critic, only_critic, key=key)[:3]
 
 
-class PositionalOnly(ClampedGaussianActor):
+class PositionalOnly(PlainActor):
     def __call__(self, state, action=None, *, key=None):
         return super().__call__(state, action, True, key=key)
 
@@ -329,20 +339,21 @@ class BadEvaluate(PPO_Agent):
 
 
 @pytest.mark.parametrize("actor_cls, critic_cls, agent_cls, message", [
-    (PerDimLogProb, Critic, PPO_Agent,
+    (PerDimLogProb, RLEPSOCritic, PPO_Agent,
      r"network 'actor' returned log_prob with shape \(2, 3\); expected \(2,\) or \(2, 1\)"),
-    (ScalarEntropy, Critic, PPO_Agent, r"network 'actor' returned entropy with shape \(\); expected \(2, \.\.\.\)"),
-    (ClampedGaussianActor, WideCritic, PPO_Agent,
+    (ScalarEntropy, RLEPSOCritic, PPO_Agent, r"network 'actor' returned entropy with shape \(\); expected \(2, \.\.\.\)"),
+    (PlainActor, WideCritic, PPO_Agent,
      r"network 'critic' returned the value \(its last output\) with shape \(2, 2\); expected \(2,\) or \(2, 1\)"),
     (TrunkWithoutFeatures, PlainCritic, PPO_Agent,
      r"network 'actor' must return \(action, log_prob, entropy, critic features\).*to_critic=.*returned 3 output"),
-    (PositionalOnly, Critic, PPO_Agent, r"must take the stored action as a keyword, fixed_action= or fix_action="),
-    (ClampedGaussianActor, Critic, BadEvaluate,
+    (PositionalOnly, RLEPSOCritic, PPO_Agent, r"must take the stored action as a keyword, fixed_action= or fix_action="),
+    (PlainActor, RLEPSOCritic, BadEvaluate,
      r"the hook _evaluate returned the value with shape \(1,\); expected \(6,\) or \(6, 1\)"),  # N = 3 steps x 2 envs
 ], ids=["log_prob [B, A]", "entropy []", "value [B, 2]", "trunk without features", "no action keyword",
         "_evaluate value [1]"])
 def test_bad_outputs_raise_one_named_error(tmp_path, actor_cls, critic_cls, agent_cls, message):
-    nets = {"actor": actor_cls(3, A, (8,), rngs=nnx.Rngs(0)), "critic": critic_cls(3, (8,), rngs=nnx.Rngs(1))}
+    nets = {"actor": actor_cls(3, A, hidden=(8,), rngs=nnx.Rngs(0)),
+            "critic": critic_cls(3, hidden=(8,), rngs=nnx.Rngs(1))}
     agent = agent_cls(config(tmp_path), nets, 1e-3)
     with pytest.raises(ValueError, match=message):
         agent.train_episode(envs(), seeds=1)

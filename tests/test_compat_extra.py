@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from compat.networks import MLP, ClampedGaussianActor, Critic, load_torch_state_dict
+from compat.networks import MLP, RLEPSOActor, RLEPSOCritic, StateDictError, load_state_dict
 from compat.ppo import PPO_Agent
 from references.envs import TargetEnv
 
@@ -83,14 +83,15 @@ def test_torch_state_dict_loads_into_nnx_networks(feature_dim, action_dim):
     x = rng.normal(0.0, 2.0, (64, feature_dim))
     a = rng.uniform(0.0, 1.0, (64, action_dim))
     with jax.enable_x64(True):
-        actor = ClampedGaussianActor(feature_dim, action_dim, (64, 32), rngs=nnx.Rngs(5))
-        critic = Critic(feature_dim, (16, 8), rngs=nnx.Rngs(6))
-        load_torch_state_dict(actor.mu_net, sd_actor, "_Actor__mu_net")
-        load_torch_state_dict(actor.sigma_net, sd_actor, "_Actor__sigma_net.")  # trailing dot: same thing
-        load_torch_state_dict(critic.value_head, sd_critic, "_Critic__value_head")
-        assert actor.mu_net.layers[0].kernel[...].dtype == np.float64
-        policy = actor.policy(x)
+        actor = RLEPSOActor(feature_dim, action_dim, rngs=nnx.Rngs(5))
+        critic = RLEPSOCritic(feature_dim, rngs=nnx.Rngs(6))
+        load_state_dict(actor.mean, sd_actor, "_Actor__mu_net")  # one MLP out of the actor's state_dict
+        load_state_dict(actor.spread, sd_actor, "_Actor__sigma_net.")  # trailing dot: same thing
+        load_state_dict(critic.value_head, sd_critic, "_Critic__value_head")
+        assert actor.mean.layers[0].kernel[...].dtype == np.float64
+        policy = actor.distribution(x)
         action, logp, entropy = actor(x, a, True)
+        entropy = entropy.sum(-1)  # RLEPSO's entropy is per dimension [B, A]; the twin sums it
         detached, value = critic(x)
         mine = [np.asarray(v) for v in (policy.loc, policy.scale, logp, entropy, value, detached)]
     with torch.no_grad():
@@ -104,60 +105,70 @@ def test_torch_state_dict_loads_into_nnx_networks(feature_dim, action_dim):
     assert np.ptp(theirs[0]) > 0.01 and np.ptp(theirs[4]) > 0.01  # the inputs really exercise the networks
 
 
+def relu_mlp(sizes):
+    return MLP(sizes, activation="ReLU", init="torch", rngs=nnx.Rngs(0))
+
+
 def _loaded(mlp):
     return [np.array(layer.kernel[...]) for layer in mlp.layers]
 
 
-class TestLoadTorchStateDictErrors:
+class TestLoadStateDictErrors:
     def setup_method(self):
         self.sd = torch_rlepso_networks(1, 35)[0].state_dict()
 
     def test_layer_shape_mismatch_names_the_layer_and_changes_nothing(self):
-        mlp = MLP([1, 64, 16, 35], rngs=nnx.Rngs(0))  # torch has 64 -> 32
+        mlp = relu_mlp([1, 64, 16, 35])  # torch has 64 -> 32
         before = _loaded(mlp)
-        with pytest.raises(ValueError, match=r"layer 1 \('_Actor__mu_net\.net\.layer1-linear'\): torch weight "
-                                             r"\(32, 64\) \(out, in\) and bias \(32,\) do not fit the NNX kernel \(64, 16\)"):
-            load_torch_state_dict(mlp, self.sd, "_Actor__mu_net")
+        with pytest.raises(StateDictError, match=r"_Actor__mu_net\.net\.layer1-linear\.weight: expected \(16, 64\), "
+                                                 r"got \(32, 64\); _Actor__mu_net\.net\.layer1-linear\.bias: "
+                                                 r"expected \(16,\), got \(32,\)"):
+            load_state_dict(mlp, self.sd, "_Actor__mu_net")
         for b, a in zip(before, _loaded(mlp)):  # layer 0 fitted, but nothing was written
             np.testing.assert_array_equal(b, a)
 
     def test_missing_bias(self):
         del self.sd["_Actor__mu_net.net.layer2-linear.bias"]
-        with pytest.raises(ValueError, match=r"missing key '_Actor__mu_net\.net\.layer2-linear\.bias'"):
-            load_torch_state_dict(MLP([1, 64, 32, 35], rngs=nnx.Rngs(0)), self.sd, "_Actor__mu_net")
+        with pytest.raises(StateDictError, match=r"missing: _Actor__mu_net\.net\.layer2-linear\.bias"):
+            load_state_dict(relu_mlp([1, 64, 32, 35]), self.sd, "_Actor__mu_net")
 
     def test_missing_weight(self):
         del self.sd["_Actor__sigma_net.net.layer0-linear.weight"]
-        with pytest.raises(ValueError, match=r"missing key '_Actor__sigma_net\.net\.layer0-linear\.weight'"):
-            load_torch_state_dict(MLP([1, 64, 32, 35], rngs=nnx.Rngs(0)), self.sd, "_Actor__sigma_net")
+        with pytest.raises(StateDictError, match=r"missing: _Actor__sigma_net\.net\.layer0-linear\.weight"):
+            load_state_dict(relu_mlp([1, 64, 32, 35]), self.sd, "_Actor__sigma_net")
 
     def test_unknown_prefix_lists_what_exists(self):
         # "_Actor__mu" is a string prefix of "_Actor__mu_net" but no module path: nothing matches
-        with pytest.raises(ValueError, match=r"no tensors under prefix '_Actor__mu\.'.*"
-                                             r"\['_Actor__mu_net', '_Actor__sigma_net'\]"):
-            load_torch_state_dict(MLP([1, 64, 32, 35], rngs=nnx.Rngs(0)), self.sd, "_Actor__mu")
+        with pytest.raises(StateDictError, match=r"no tensors under prefix '_Actor__mu\.'.*"
+                                                 r"\['_Actor__mu_net', '_Actor__sigma_net'\]"):
+            load_state_dict(relu_mlp([1, 64, 32, 35]), self.sd, "_Actor__mu")
 
     def test_layer_count_mismatch(self):
-        with pytest.raises(ValueError, match=r"the state_dict has 3 Linear layer\(s\) under '_Actor__mu_net\.' "
-                                             r".*the MLP has 2"):
-            load_torch_state_dict(MLP([1, 64, 35], rngs=nnx.Rngs(0)), self.sd, "_Actor__mu_net")
+        with pytest.raises(StateDictError, match=r"(?s)unexpected: _Actor__mu_net\.net\.layer2-linear\.weight, "
+                                                 r"_Actor__mu_net\.net\.layer2-linear\.bias\n"):
+            load_state_dict(relu_mlp([1, 64, 35]), self.sd, "_Actor__mu_net")  # 2 layers, torch's 3
 
     def test_whole_actor_without_prefix_is_six_layers(self):
-        with pytest.raises(ValueError, match=r"has 6 Linear layer\(s\) under ''.*the MLP has 3"):
-            load_torch_state_dict(MLP([1, 64, 32, 35], rngs=nnx.Rngs(0)), self.sd)
+        with pytest.raises(StateDictError, match=r"(?s)missing: net\.layer0-linear\.weight.*unexpected: "
+                                                 r"_Actor__mu_net\.net\.layer0-linear\.weight") as err:
+            load_state_dict(relu_mlp([1, 64, 32, 35]), self.sd)
+        unexpected = next(line for line in str(err.value).splitlines() if "unexpected:" in line)
+        assert len(unexpected.split(", ")) == 12  # 6 Linear layers, a weight and a bias each
 
     def test_non_linear_entries(self):
-        sd = {"net.0.weight": np.zeros((4, 2)), "net.0.bias": np.zeros(4), "net.1.running_mean": np.zeros(4)}
-        with pytest.raises(ValueError, match=r"unexpected key 'net\.1\.running_mean'"):
-            load_torch_state_dict(MLP([2, 4], rngs=nnx.Rngs(0)), sd)
+        sd = {"net.layer0-linear.weight": np.zeros((4, 2)), "net.layer0-linear.bias": np.zeros(4),
+              "net.layer1.running_mean": np.zeros(4)}
+        with pytest.raises(StateDictError, match=r"unexpected: net\.layer1\.running_mean"):
+            load_state_dict(relu_mlp([2, 4]), sd)
         sd = {"norm.weight": np.ones(4), "norm.bias": np.zeros(4)}  # a LayerNorm: 1-D weight
-        with pytest.raises(ValueError, match=r"'norm' is not a Linear layer"):
-            load_torch_state_dict(MLP([2, 4], rngs=nnx.Rngs(0)), sd)
+        with pytest.raises(StateDictError, match=r"(?s)missing: net\.layer0-linear\.weight, "
+                                                 r"net\.layer0-linear\.bias.*unexpected: norm\.weight, norm\.bias"):
+            load_state_dict(relu_mlp([2, 4]), sd)
 
     def test_numpy_arrays_load_too(self):
-        mlp = MLP([1, 64, 32, 35], rngs=nnx.Rngs(0))
+        mlp = relu_mlp([1, 64, 32, 35])
         sd = {k: v.numpy() for k, v in self.sd.items()}
-        load_torch_state_dict(mlp, sd, "_Actor__mu_net")
+        load_state_dict(mlp, sd, "_Actor__mu_net")
         np.testing.assert_allclose(np.asarray(mlp.layers[2].bias[...]), sd["_Actor__mu_net.net.layer2-linear.bias"],
                                    rtol=1e-6)
 
@@ -169,8 +180,7 @@ class TargetAgent(PPO_Agent):
     """A user's subclass, as MetaBox's agents are: networks and learning rates chosen in __init__."""
 
     def __init__(self, config, seed):
-        nets = {"actor": ClampedGaussianActor(3, 2, (64, 32), rngs=nnx.Rngs(seed)),
-                "critic": Critic(3, (16, 8), rngs=nnx.Rngs(seed + 100))}
+        nets = {"actor": RLEPSOActor(3, 2, rngs=nnx.Rngs(seed)), "critic": RLEPSOCritic(3, rngs=nnx.Rngs(seed + 100))}
         super().__init__(config, nets, [1e-3, 1e-2])
 
     def __str__(self):

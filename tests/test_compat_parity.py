@@ -11,18 +11,21 @@ from flax import nnx
 
 torch = pytest.importorskip("torch")
 
-from compat.networks import ClampedGaussianActor, Critic  # noqa: E402
+from compat.networks import RLEPSOActor, RLEPSOCritic  # noqa: E402
 from compat.ppo import PPO_Agent  # noqa: E402
 from references.envs import ToyOptimizerEnv  # noqa: E402
 from references.torch_ppo import TorchClampedActor, TorchValueCritic, torch_train_episode  # noqa: E402
 
 
-class DeterministicActor(ClampedGaussianActor):
+class DeterministicActor(RLEPSOActor):
     """Acts with clamp(μ + σ/2, 0, 1) instead of sampling; the offset keeps the policy gradient well away
     from zero (with a = μ it is exactly zero at k = 0, and Adam would amplify rounding noise)."""
 
-    def choose(self, policy, key):
-        return jax.lax.stop_gradient(jnp.clip(policy.loc + 0.5 * policy.scale, 0.0, 1.0))
+    def __call__(self, state, fixed_action=None, require_entropy=False, *, key=None):
+        if fixed_action is None:
+            policy = self.distribution(state)
+            fixed_action = jax.lax.stop_gradient(jnp.clip(policy.loc + 0.5 * policy.scale, 0.0, 1.0))
+        return super().__call__(state, fixed_action, require_entropy, key=key)
 
 
 def test_train_episode_matches_torch_reference(tmp_path):
@@ -30,8 +33,8 @@ def test_train_episode_matches_torch_reference(tmp_path):
         cfg = types.SimpleNamespace(gamma=0.9, n_step=5, K_epochs=3, eps_clip=0.1, max_grad_norm=0.05, device="cpu",
                                     optimizer="Adam", agent_save_dir=str(tmp_path), save_interval=1000,
                                     end_mode="epoch", max_learning_step=10_000, no_tb=True, seed=0)
-        actor = DeterministicActor(3, 3, (16, 8), rngs=nnx.Rngs(0))
-        critic = Critic(3, rngs=nnx.Rngs(1))
+        actor = DeterministicActor(3, 3, hidden=(16, 8), rngs=nnx.Rngs(0))
+        critic = RLEPSOCritic(3, rngs=nnx.Rngs(1))
         t_actor, t_critic = TorchClampedActor(actor), TorchValueCritic(critic)
         agent = PPO_Agent(cfg, {"actor": actor, "critic": critic}, [3e-3, 1e-2])
         opt = torch.optim.Adam([{"params": t_actor.params(), "lr": 3e-3}, {"params": t_critic.params(), "lr": 1e-2}])
@@ -46,7 +49,7 @@ def test_train_episode_matches_torch_reference(tmp_path):
         costs = [e.cost for e in envs]
         np.testing.assert_allclose(info["normalizer"], [c[0] for c in costs])
         np.testing.assert_allclose(info["gbest"], [c[-1] for c in costs])
-        for mine, theirs in [(agent.actor.mu_net, t_actor.mu_layers), (agent.actor.sigma_net, t_actor.sigma_layers),
+        for mine, theirs in [(agent.actor.mean, t_actor.mu_layers), (agent.actor.spread, t_actor.sigma_layers),
                              (agent.critic.value_head, t_critic.layers)]:
             for lin, layer in zip(mine.layers, theirs):
                 np.testing.assert_allclose(np.asarray(lin.kernel[...]), layer.weight.detach().numpy().T, rtol=1e-8, atol=1e-10)

@@ -157,7 +157,8 @@ def test_bad_checkpoints_are_named(converted, tmp_path, capsys):
     with pytest.raises(ValueError, match="GLEET agent, not RLEPSO"):
         mc.rlepso_params(mc.MetaBoxWeights("GLEET", weights.networks, {}), actor, critic)
     narrow = BoundedGaussianActor(1, 10, (64, 32), rngs=nnx.Rngs(1))
-    with pytest.raises(ValueError, match=r"actor.mean layer 2: MetaBox weight \(35, 32\)"):
+    with pytest.raises(ValueError, match=r"(?s)jppo's actor\.mean: .*_Actor__mu_net\.net\.layer2-linear\.weight: "
+                                         r"expected \(10, 32\), got \(35, 32\)"):
         mc.rlepso_params(weights, narrow, critic)
 
 

@@ -93,9 +93,9 @@ def test_mlp_matches_torch():
     sizes = [5, 7, 6, 7, 6, 7, 6, 5, 3]
     config = [{"in": a, "out": b, "drop_out": 0.0 if i % 2 else 0, "activation": f}
               for i, (a, b, f) in enumerate(zip(sizes[:-1], sizes[1:], acts))]
-    check_against_twin(N.MLP(config, rngs=nnx.Rngs(0)), seeded(lambda: T.TMLP(config)),
+    check_against_twin(N.MLP.from_config(config, rngs=nnx.Rngs(0)), seeded(lambda: T.TMLP(config)),
                        lambda m, x: m(x), lambda m, x: m(x), [rand(4, 5) * 3])
-    assert list(N.torch_layout(N.MLP(config[:2], rngs=nnx.Rngs(0)))) == [
+    assert list(N.torch_layout(N.MLP.from_config(config[:2], rngs=nnx.Rngs(0)))) == [
         "net.layer0-linear.weight", "net.layer0-linear.bias", "net.layer1-linear.weight", "net.layer1-linear.bias"]
 
 
@@ -378,7 +378,7 @@ def test_input_shape_errors_name_the_argument():
     with pytest.raises(ValueError, match="Normalization input must be"):
         N.Normalization(4, "layer")(jnp.zeros((3, 4)))
     with pytest.raises(ValueError, match=r"config\[0\]\['activation'\] = 'Swish'"):
-        N.MLP([{"in": 1, "out": 1, "drop_out": 0, "activation": "Swish"}], rngs=nnx.Rngs(0))
+        N.MLP.from_config([{"in": 1, "out": 1, "drop_out": 0, "activation": "Swish"}], rngs=nnx.Rngs(0))
 
 
 # --------------------------------------------------------------------------- MetaBox's own networks

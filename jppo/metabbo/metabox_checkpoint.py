@@ -68,43 +68,6 @@ def read_weights(path: str | Path) -> MetaBoxWeights:
     return MetaBoxWeights(meta["agent"], networks, meta["config"], meta.get("learning_time", 0))
 
 
-def linear_layers(state_dict: dict, prefix: str) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The `(weight [out, in], bias [out])` pairs of the Linear layers under `prefix`, in order.
-
-    Raises a ValueError naming the prefix and the keys found when there is nothing there, or a
-    layer lacks its weight or bias.
-    """
-    scope = prefix.rstrip(".") + "."
-    layers: dict[str, dict] = {}
-    for key, value in state_dict.items():
-        if key.startswith(scope):
-            module, _, leaf = key[len(scope):].rpartition(".")
-            layers.setdefault(module, {})[leaf] = np.asarray(value)
-    if not layers:
-        raise ValueError(f"no parameters under {prefix!r}; the state_dict has {sorted(state_dict)}")
-    out = []
-    for module, leaves in layers.items():
-        if set(leaves) != {"weight", "bias"} or leaves["weight"].ndim != 2:
-            raise ValueError(f"{scope}{module} is not a Linear layer: it has "
-                             f"{ {k: v.shape for k, v in leaves.items()} }")
-        out.append((leaves["weight"], leaves["bias"]))
-    return out
-
-
-def load_mlp(mlp, layers: list[tuple[np.ndarray, np.ndarray]], name: str) -> None:
-    """Copy torch Linear `layers` into a jppo `MLP` (kernel = weight.T); checks every shape first."""
-    if len(layers) != len(mlp.layers):
-        raise ValueError(f"{name}: MetaBox's network has {len(layers)} Linear layers "
-                         f"{[w.shape for w, _ in layers]}, jppo's has {len(mlp.layers)}")
-    for i, ((w, b), layer) in enumerate(zip(layers, mlp.layers)):
-        if w.T.shape != layer.kernel[...].shape or b.shape != layer.bias[...].shape:
-            raise ValueError(f"{name} layer {i}: MetaBox weight {w.shape} (out, in), bias {b.shape} do not fit "
-                             f"jppo's kernel {layer.kernel[...].shape} (in, out), bias {layer.bias[...].shape}")
-    for (w, b), layer in zip(layers, mlp.layers):
-        layer.kernel[...] = np.asarray(w.T, layer.kernel[...].dtype)
-        layer.bias[...] = np.asarray(b, layer.bias[...].dtype)
-
-
 # MetaBox's RLEPSO (baseline/metabbo/rlepso.py): the actor's two MLPs and the critic's, by state_dict prefix.
 RLEPSO_LAYOUT = {"actor": {"mean": "_Actor__mu_net", "spread": "_Actor__sigma_net"},
                  "critic": {"value": "_Critic__value_head"}}
@@ -132,12 +95,18 @@ def _check_agent(weights: MetaBoxWeights, agent: str) -> None:
 
 
 def rlepso_params(weights: MetaBoxWeights, actor, critic) -> None:
-    """Load MetaBox's RLEPSO weights into jppo's RLEPSO actor (`mean`, `spread` MLPs) and critic."""
+    """Load MetaBox's RLEPSO weights into jppo's RLEPSO actor (`mean`, `spread` MLPs) and critic
+    (`value`); a `StateDictError` names the jppo network and every tensor that does not fit."""
+    from jppo.metabbo.networks import StateDictError, load_state_dict
+
     _check_agent(weights, "RLEPSO")
     modules = {"actor": actor, "critic": critic}
     for net, parts in RLEPSO_LAYOUT.items():
         for attr, prefix in parts.items():
-            load_mlp(getattr(modules[net], attr), linear_layers(weights.networks[net], prefix), f"{net}.{attr}")
+            try:
+                load_state_dict(getattr(modules[net], attr), weights.networks[net], prefix)
+            except StateDictError as err:
+                raise StateDictError(f"MetaBox's RLEPSO {net} does not fit jppo's {net}.{attr}: {err}") from None
 
 
 def gleet_params(weights: MetaBoxWeights, actor, critic) -> None:
@@ -165,7 +134,7 @@ def import_metabox(weights: MetaBoxWeights, ckpt_dir: str | Path, env_id: str | 
 
     from jppo.checkpoint import Checkpointer
     from jppo.fit import make_trainer, seed_batched
-    from jppo.train import make_networks
+    from jppo.learner import make_networks
 
     if weights.agent not in AGENTS:
         raise ValueError(f"jppo imports MetaBox's {', '.join(AGENTS)}, not {weights.agent}")
