@@ -1,7 +1,11 @@
 """Training throughput on CartPole-v1: jppo's fully jitted trainer vs its host trainer (gymnasium
 vector envs: sync, async, Ray) vs stable-baselines3's PPO (if installed), one config for all
 (`TrainConfig()`: 4 envs x 128 steps, K=4 x M=4, MLP 64-64), alternated in one run; then the
-jitted trainer's steps/s over num_envs x vmapped seeds.
+jitted trainer's steps/s over num_envs x vmapped seeds; then a sweep (3 learning rates x 8 seeds,
+`jppo.sweep`) as one program vs the same 24 runs one after another.
+
+    python -m benchmarks.run train [--quick]            # everything, into results/train.md
+    python -m benchmarks.bench_train sweep [--quick]    # the sweep section alone, spliced into results/train.md
 
 Steps/s count environment steps of whole updates (rollout + GAE + K-epoch update). Compile is the
 first call's time less a steady call of the same size (XLA compilation and, for the host trainer,
@@ -25,6 +29,7 @@ from benchmarks import report
 from jppo import host
 from jppo.config import TrainConfig
 from jppo.host import HostTrainer
+from jppo.sweep import Grid
 from jppo.train import Trainer
 
 BASE = TrainConfig(total_steps=10_000_000)  # 4 envs x 128 steps per update; total only sets the lr schedule
@@ -124,6 +129,69 @@ def scaling(quick: bool):
     return rows
 
 
+SWEEP = Grid((("learning_rate", (1e-4, 3e-4, 1e-3)),))
+SWEEP_SEEDS = 8
+SWEEP_HEADING = f"Sweep: {SWEEP.describe(SWEEP_SEEDS)} as one program vs one run after another"
+
+
+def sweep_vs_sequential(quick: bool):
+    """`(rows, notes)`: the 3 x 8 runs of `SWEEP` as one vmapped program (`jppo.sweep`'s layout) vs the same
+    24 runs one after another through one compiled single-run program (compiled once: the sequential side's
+    best case), alternated `reps` times; the first call of each side is its compile + one pass."""
+    updates, reps = (20, 3) if quick else (100, 5)
+    config = dataclasses.replace(BASE, total_steps=updates * BASE.batch_size, anneal_lr=False)
+    trainer = Trainer(config)
+    sweep = jax.tree.map(lambda x: np.repeat(x, SWEEP_SEEDS, axis=0), SWEEP.params(config))  # [24], grid-major
+    keys = jax.random.split(jax.random.key(0), SWEEP_SEEDS)[np.arange(SWEEP.num_points * SWEEP_SEEDS) % SWEEP_SEEDS]
+    runs = [(keys[i], jax.tree.map(lambda x, i=i: x[i], sweep)) for i in range(len(keys))]
+    together = jax.jit(jax.vmap(trainer.train))
+    alone = jax.jit(trainer.train)
+    first_together, _ = _timed(lambda: together(keys, sweep))
+    first_alone, _ = _timed(lambda: alone(*runs[0]))
+    times = {"one program": [], "one after another": []}
+    for _ in range(reps):  # alternated, so that load on the machine hits both alike
+        times["one program"].append(_timed(lambda: together(keys, sweep))[0])
+        times["one after another"].append(sum(_timed(lambda run=run: alone(*run))[0] for run in runs))
+    steps = len(runs) * updates * config.batch_size
+    program, sequence = np.median(times["one program"]), np.median(times["one after another"])
+    compile_program, compile_alone = max(first_together - program, 0.0), max(first_alone - sequence / len(runs), 0.0)
+    rows = [("one program (vmapped over the 24 runs)", f"{program:.2f}", f"{steps / program:,.0f}",
+             f"{compile_program:.1f}", "1.0x"),
+            ("one after another (one compiled run, called 24 times)", f"{sequence:.2f}", f"{steps / sequence:,.0f}",
+             f"{compile_alone:.1f}", f"{sequence / program:.1f}x")]
+    notes = [f"The sweep as one program trains the 24 runs **{sequence / program:.1f}x** faster than the same runs "
+             f"one after another (median of {reps} alternated rounds; compile excluded, each side compiles once: "
+             f"{(sequence + compile_alone) / (program + compile_program):.1f}x with it).",
+             f"Each run: CartPole-v1, {config.num_envs} envs x {config.num_steps} steps per update, {updates} updates "
+             f"({updates * config.batch_size:,} env steps), constant learning rate; 24 runs = 3 learning rates x 8 "
+             f"seeds, run (point, seed) with the same key on both sides.",
+             "This section alone: `python -m benchmarks.bench_train sweep" + (" --quick`" if quick else "`"),
+             report.machine()]
+    return rows, notes
+
+
+SWEEP_HEADER = ("24 runs", "seconds (median)", "env steps/s", "compile s", "one program / this")
+
+
+def splice_sweep(out_dir: Path, quick: bool) -> None:
+    """Run the sweep section alone and put it into `out_dir/train.md` in place of its earlier version (or before
+    the figure), saying that it was measured apart from the rest of the file."""
+    rows, notes = sweep_vs_sequential(quick)
+    notes = notes + ["Measured apart from the rest of this file and spliced in (the other sections come from the "
+                     "run named at the top)."]
+    lines = ["", f"## {SWEEP_HEADING}", "", "| " + " | ".join(SWEEP_HEADER) + " |", "|" + "---|" * len(SWEEP_HEADER)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows] + [""] + [f"{n}  " for n in notes]
+    path = out_dir / "train.md"
+    old = path.read_text().splitlines()
+    start = old.index(f"## {SWEEP_HEADING}") - 1 if f"## {SWEEP_HEADING}" in old else None
+    if start is None:  # before the figure
+        start = end = next(i for i, line in enumerate(old) if line.startswith("![train]")) - 1
+    else:
+        end = next((i - 1 for i in range(start + 2, len(old)) if old[i].startswith(("## ", "![train]"))), len(old))
+    path.write_text("\n".join(old[:start] + lines + old[end:]) + "\n")
+    print("\n".join(lines))
+
+
 def compile_probe(cache_dir: str) -> float:
     """In a fresh process: the seconds `jppo train`'s first chunk spends compiling (first call less a
     steady one, init included) with the persistent compilation cache in `cache_dir`."""
@@ -186,6 +254,7 @@ def main(out_dir: Path, quick: bool):
     cold, warm = warm_start()
     print(f"  compile: cold {cold:.2f} s, warm (persistent cache) {warm:.2f} s", flush=True)
     grid = scaling(quick)
+    sweep_rows, sweep_notes = sweep_vs_sequential(quick)
     best = max(grid, key=lambda row: row[3])
     sync_ratio = np.median(jit_sps / np.array(samples[runners[1].label]))
     summary = (f"The jitted trainer runs the same config **{sync_ratio:.0f}x** "
@@ -210,7 +279,8 @@ def main(out_dir: Path, quick: bool):
                    [f"{BASE.num_steps} steps per env per update; steps/s over all seeds; the fastest of 2 calls.",
                     "On a CPU the update's arithmetic per env step is fixed, so steps/s stays about flat over "
                     "num_envs x seeds; differences of tens of percent are load from other processes on a shared "
-                    "machine. The grid shows its worth on an accelerator."])],
+                    "machine. The grid shows its worth on an accelerator."]),
+                  (SWEEP_HEADING, SWEEP_HEADER, sweep_rows, sweep_notes)],
         figure=_figure(samples, grid),
     )
     print(summary)
@@ -243,3 +313,5 @@ def _figure(samples, grid):
 
 if __name__ == "__main__" and sys.argv[1:2] == ["compile-probe"]:
     print(compile_probe(sys.argv[2]))
+elif __name__ == "__main__" and sys.argv[1:2] == ["sweep"]:
+    splice_sweep(Path(__file__).parent / "results", quick="--quick" in sys.argv[2:])
