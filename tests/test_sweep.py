@@ -60,6 +60,7 @@ def test_interrupted_sweep_resumes_exactly_and_eval_reports_every_run(tmp_path, 
     assert all((report / name).stat().st_size > 0 for name in ("report.md", "returns.png", "curves.png"))
 
 
+@pytest.mark.slow
 def test_nstep_sweep_is_one_program_whose_points_train_as_their_own_configs():
     config = dataclasses.replace(SMALL, algorithm="nstep", num_minibatches=1, total_steps=512, num_steps=32)
     grid = Grid.parse(["clip_eps=0.1,0.3", "vf_coef=0.5,2"], config)
