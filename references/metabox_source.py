@@ -69,7 +69,8 @@ def metabbo_agent_module(name: str):
 
     From an installed metaevobox when there is one; else from JPPO_METABOX_SRC, with a stand-in for
     `rl.ppo` (its ParallelEnv needs gym, GPUtil, ...): the names the agent modules take from it by
-    `from ...rl.ppo import *` (torch, numpy, typing, a `PPO_Agent` base) and nothing of its loop.
+    `from ...rl.ppo import *` (torch, numpy, typing, a `PPO_Agent` base) and nothing of its loop; and
+    for `environment.parallelenv.parallelenv`, whose `ParallelEnv` L2T imports (an empty class).
     """
     try:
         return importlib.import_module(f"metaevobox.baseline.metabbo.{name}")
@@ -96,6 +97,14 @@ def metabbo_agent_module(name: str):
                         PPO_Agent=type("PPO_Agent", (), {}), Memory=type("Memory", (), {}),
                         **{n: getattr(typing, n) for n in ("Optional", "Union", "Literal", "List", "Tuple", "Any", "Dict")})
     stubs["metaevobox.rl.ppo"] = ppo
+    for parent in ("metaevobox.environment", "metaevobox.environment.parallelenv"):  # L2T imports ParallelEnv
+        if parent not in sys.modules:
+            package = types.ModuleType(parent)
+            package.__path__ = [os.path.join(src, *parent.split(".")[1:])]
+            stubs[parent] = package
+    parallelenv = types.ModuleType("metaevobox.environment.parallelenv.parallelenv")
+    parallelenv.ParallelEnv = type("ParallelEnv", (), {})
+    stubs["metaevobox.environment.parallelenv.parallelenv"] = parallelenv
     sys.modules.update(stubs)
     try:
         return load(f"baseline.metabbo.{name}", ("rl.utils", "baseline.metabbo.networks"))

@@ -1,5 +1,5 @@
 """Torch modules written from the definitions of MetaBox's networks (gleet.md §2 and
-metaevobox/baseline/metabbo/{networks,gleet,rldas,rlepso}.py), not imported from MetaBox. Their
+metaevobox/baseline/metabbo/{networks,gleet,rldas,rlepso,l2t}.py), not imported from MetaBox. Their
 attribute names reproduce MetaBox's state_dict names, so their weights load into
 `jppo.metabbo.networks` by name. Each `forward` is written independently of MetaBox's code (einsum
 attention, explicit formulas), so agreement checks the arithmetic, not a copy of it.
@@ -224,3 +224,33 @@ class TRLDAS(nn.Module):
     def forward(self, feature, moves):
         m = [e(moves[:, j]) for j, e in enumerate(self.embedders)]
         return self.model(self.embedder_final(torch.cat([feature, *m], -1)))
+
+
+class TL2TActor(nn.Module):
+    """L2T's actor (l2t.Actor: linear1, linear2, mu, sigma): (mu, sigma, logp [B] of the given draw,
+    entropy [B, A])."""
+
+    def __init__(self, n_state, n_action, hidden=64, lo=0.05, hi=0.15):
+        super().__init__()
+        self.linear1, self.linear2 = nn.Linear(n_state, hidden), nn.Linear(hidden, hidden)
+        self.mu, self.sigma = nn.Linear(hidden, n_action), nn.Linear(hidden, n_action)
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x, draw):
+        h = torch.tanh(self.linear2(torch.tanh(self.linear1(x))))
+        mu = 0.5 * (1 + torch.tanh(self.mu(h)))
+        sigma = self.lo + (self.hi - self.lo) * 0.5 * (1 + torch.tanh(self.sigma(h)))
+        logp = -0.5 * ((draw - mu) / sigma) ** 2 - torch.log(sigma) - 0.5 * math.log(2 * math.pi)
+        return mu, sigma, logp.sum(-1), 0.5 * (1 + math.log(2 * math.pi)) + torch.log(sigma)
+
+
+class TL2TCritic(nn.Module):
+    """L2T's critic (l2t.Critic: linear1..3, tanh): value [B, 1]."""
+
+    def __init__(self, n_state, hidden=64):
+        super().__init__()
+        self.linear1, self.linear2 = nn.Linear(n_state, hidden), nn.Linear(hidden, hidden)
+        self.linear3 = nn.Linear(hidden, 1)
+
+    def forward(self, x):
+        return self.linear3(torch.tanh(self.linear2(torch.tanh(self.linear1(x)))))

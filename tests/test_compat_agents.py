@@ -1,4 +1,4 @@
-"""compat.agents: MetaBox's GLEET, RLEPSO and RLDAS as compat.PPO_Agent subclasses.
+"""compat.agents: MetaBox's GLEET, RLEPSO, RLDAS and L2T as compat.PPO_Agent subclasses.
 
 MetaBox's config values; its trained weights loaded from converted checkpoints (made here from torch
 twins with MetaBox's state_dict names, references/torch_twins.py) reproduce the torch networks
@@ -21,7 +21,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from compat.agents import GLEET, PORTS, RLDAS, RLEPSO, WeightsMismatch  # noqa: E402
+from compat.agents import GLEET, L2T, PORTS, RLDAS, RLEPSO, WeightsMismatch  # noqa: E402
 from compat.agents.rldas import epochs_for  # noqa: E402
 from compat.convert_checkpoint import agent_weights  # noqa: E402
 from jppo.metabbo.metabox_checkpoint import write_weights  # noqa: E402
@@ -266,6 +266,89 @@ def test_rldas_takes_k_from_its_envs():
     assert epochs_for([SelectionEnv(max_fes=2000)]) == 1
     with pytest.raises(ValueError, match=r"MaxFEs, period.*env 0 \(ToyOptimizerEnv\)"):
         epochs_for([ToyOptimizerEnv()])
+
+
+class MultiTaskEnv:
+    """L2T-shaped (cec2017mto, 2 tasks): state [15] (progress, then 7 per task), action [6] in [0, 1]."""
+
+    def __init__(self, tasks=2, steps=4):
+        self.tasks, self.steps = tasks, steps
+
+    def seed(self, s):
+        self.rng = np.random.default_rng(s)
+
+    def _state(self):
+        return np.concatenate([[self.t / self.steps], self.rng.uniform(0, 1, 7 * self.tasks)]).astype(np.float32)
+
+    def reset(self):
+        self.t, self.cost, self.fes = 0, [1.0], 0
+        return self._state()
+
+    def step(self, action):
+        assert np.shape(action) == (3 * self.tasks,) and np.all((0 <= action) & (action <= 1))
+        self.t += 1
+        self.fes += 10
+        self.cost.append(self.cost[-1] * float(np.mean(action)))
+        return self._state(), float(np.mean(action[::3]) - 0.5), self.t >= self.steps, {}
+
+
+def l2t_config(tmp_path, **changes):
+    return config(tmp_path, train_problem="cec2017mto", test_problem="bbob", **changes)
+
+
+def test_l2t_port_config_values_and_sizes(tmp_path):
+    cfg = l2t_config(tmp_path)
+    agent = L2T(cfg)
+    assert str(agent) == "L2T" and PORTS["L2T"] is L2T and agent.config is cfg and cfg.optimizer == "Adam"
+    for key, value in dict(n_step=10, K_epochs=3, eps_clip=0.2, gamma=0.99, max_grad_norm=0.1).items():
+        assert getattr(agent, key) == value == getattr(cfg, key), key
+    assert [g["lr"] for g in agent.optimizer.param_groups] == [1e-4, 1e-4]
+    assert (agent.task_cnt, cfg.n_state, cfg.n_action) == (2, 15, 6)
+    assert cfg.agent_save_dir == os.path.join(str(tmp_path / "agents"), "L2T", "run")
+    assert os.path.isfile(os.path.join(cfg.agent_save_dir, "checkpoint-0.pkl"))
+    assert state_dict(agent.critic)["linear1.weight"].shape == (64, 15)
+    assert state_dict(agent.actor)["sigma.weight"].shape == (6, 64)
+    for suite, tasks in (("wcci2020", 50), ("augmented-wcci2020", 10)):  # the test suite wins, as in MetaBox
+        assert L2T(config(tmp_path / suite, train_problem="cec2017mto", test_problem=suite)).task_cnt == tasks
+
+
+def test_l2t_refuses_a_single_task_suite_listing_the_suites_it_takes(tmp_path):
+    with pytest.raises(ValueError, match=r"multi-task suites only, \['augmented-wcci2020', 'cec2017mto', "
+                                         r"'wcci2020'\].*train_problem='bbob', test_problem='bbob'"):
+        L2T(config(tmp_path, train_problem="bbob", test_problem="bbob"))
+
+
+def test_l2t_twins_load_and_agree_through_the_hooks(tmp_path, x64):
+    torch.manual_seed(3)
+    actor, critic = T.TL2TActor(15, 6).double(), T.TL2TCritic(15).double()
+    agent = L2T.from_metabox(converted(tmp_path, "L2T", actor, critic), l2t_config(tmp_path))
+    x = np.random.default_rng(0).uniform(0, 1, (5, 15))
+    with torch.no_grad():
+        t = torch.tensor(x)
+        mu, sigma, _, _ = actor(t, torch.zeros(()))
+        action = torch.clamp(mu - 0.2 * sigma, 0, 1)
+        t_logp, t_value = actor(t, action)[2].numpy(), critic(t)[:, 0].numpy()
+    logp, value = agent_outputs(agent, x, action.numpy())
+    assert max(np.abs(logp - t_logp).max(), np.abs(value - t_value).max()) < TOL
+    # acting scores the clamped action it returns (compat's correction; MetaBox scores the raw draw)
+    a, logp_act, entropy, _ = agent._act({"actor": agent.actor, "critic": agent.critic}, jnp.asarray(x),
+                                         jax.random.key(0))
+    assert bool(jnp.all((a >= 0) & (a <= 1))) and entropy.shape == (5, 6)
+    assert np.abs(np.asarray(logp_act) - agent_outputs(agent, x, np.asarray(a))[0]).max() < TOL
+
+
+def test_l2t_trains_its_critic_pickles_and_rolls_out(tmp_path):
+    agent = L2T(l2t_config(tmp_path))
+    actor_before, critic_before = state_dict(agent.actor), state_dict(agent.critic)
+    ended, info = agent.train_episode([MultiTaskEnv() for _ in range(2)], seeds=[1, 2])
+    assert not ended and info["learn_steps"] == 3 and len(info["return"]) == 2
+    assert any(not np.array_equal(v, state_dict(agent.actor)[n]) for n, v in actor_before.items())
+    # MetaBox's L2T loop gives its value loss no gradient; compat's trains the critic
+    assert any(not np.array_equal(v, state_dict(agent.critic)[n]) for n, v in critic_before.items())
+    clone = pickle.loads(pickle.dumps(agent, -1))
+    out = clone.rollout_episode(MultiTaskEnv(), seed=4)
+    assert np.isfinite(out["return"]) and len(out["cost"]) == 5 and out["fes"] == 40
+    assert copy.deepcopy(agent).rollout_episode(MultiTaskEnv(), seed=4)["return"] == out["return"]
 
 
 # --------------------------------------------------------------------------- MetaBox's shipped checkpoints

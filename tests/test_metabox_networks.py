@@ -1,4 +1,4 @@
-"""jppo.metabbo.networks against torch: MetaBox's modules and the GLEET / RLEPSO / RLDAS actors and
+"""jppo.metabbo.networks against torch: MetaBox's modules and the GLEET / RLEPSO / RLDAS / L2T actors and
 critics. Each NNX module gets the weights of a torch twin (references/torch_twins.py, written
 from the definitions) through `load_state_dict`; in float64 outputs and gradients (inputs and
 parameters) agree to 1e-10. With JPPO_METABOX_SRC set, MetaBox's own torch networks too, and the
@@ -310,6 +310,39 @@ def test_rldas_actor_and_critic_match_torch():
         actor(obs[:, :4], actions)
 
 
+def test_l2t_actor_and_critic_match_torch():
+    n_state, n_action, b = 15, 6, 5  # cec2017mto: 2 tasks
+    actor, critic = N.L2TActor(n_state, n_action, rngs=nnx.Rngs(0)), N.L2TCritic(n_state, rngs=nnx.Rngs(1))
+    torch.manual_seed(0)
+    twin = _TPair(T.TL2TActor(n_state, n_action), T.TL2TCritic(n_state)).double()
+    x = rand(b, n_state)
+    draw = np.random.default_rng(1).uniform(-0.2, 1.2, size=(b, n_action))  # some outside [0, 1]
+
+    def mine(m, x, a):
+        action, logp, ent = m.actor(x, a)
+        detached, v = m.critic(x)
+        assert logp.shape == (b,) and ent.shape == (b, n_action) and detached.shape == v.shape == (b, 1)
+        return jnp.concatenate([logp, v[:, 0], ent.reshape(-1), action.reshape(-1)])
+
+    def theirs(m, x, a):
+        _, _, logp, ent = m.actor(x, a)
+        return torch.cat([logp, m.critic(x)[:, 0], ent.reshape(-1), torch.clamp(a, 0, 1).reshape(-1)])
+
+    worst = check_against_twin(_Pair(actor, critic), twin, mine, theirs, [x, draw])
+    print(f"L2T vs torch twin: max |diff| {worst:.3g}")
+    action, logp, ent = actor(jnp.asarray(x), key=jax.random.key(0))
+    assert action.shape == (b, n_action) and bool(jnp.all((action >= 0) & (action <= 1)))
+    dist = actor.distribution(jnp.asarray(x))
+    assert bool(jnp.all((dist.scale >= 0.05) & (dist.scale <= 0.15)))
+    clamped = dist.sample(jax.random.key(1))
+    assert bool(jnp.all((clamped >= 0) & (clamped <= 1)))
+    graphdef, params = nnx.split(critic)
+    grads = jax.grad(lambda p: nnx.merge(graphdef, p)(jnp.asarray(x))[0].sum())(params)  # the detached value
+    assert all(float(jnp.max(jnp.abs(g))) == 0.0 for g in jax.tree.leaves(grads))
+    assert sorted(N.torch_layout(critic)) == ["linear1.bias", "linear1.weight", "linear2.bias", "linear2.weight",
+                                              "linear3.bias", "linear3.weight"]
+
+
 # --------------------------------------------------------------------------- initialisation, loader
 
 
@@ -467,6 +500,27 @@ def test_metabox_rldas_networks_load_and_agree(torch_float64):
     diffs = [max_diff(logp, t_logp.detach()), max_diff(ent, t_ent.detach()), max_diff(v, t_v.detach()),
              max_diff(det, t_det)]
     print(f"MetaBox RLDAS: max |diff| {max(diffs):.3g}")
+    assert max(diffs) < TOL
+
+
+@pytest.mark.metabox
+@needs_metabox
+def test_metabox_l2t_networks_load_and_agree(torch_float64):
+    l2t = metabbo_agent_module("l2t")
+    torch.manual_seed(8)
+    theirs_actor, theirs_critic = l2t.Actor(15, 6), l2t.Critic(15)
+    actor, critic = N.L2TActor(15, 6, rngs=nnx.Rngs(0)), N.L2TCritic(15, rngs=nnx.Rngs(1))
+    N.load_state_dict(actor, theirs_actor.state_dict())
+    N.load_state_dict(critic, theirs_critic.state_dict())
+    x = np.random.default_rng(10).normal(size=(6, 15))
+    draw = np.random.default_rng(11).uniform(-0.2, 1.2, size=(6, 6))
+    t_action, t_logp, t_ent = theirs_actor(torch.tensor(x), fixed_action=torch.tensor(draw))
+    action, logp, ent = actor(jnp.asarray(x), draw)
+    t_det, t_v = theirs_critic(torch.tensor(x))
+    det, v = critic(jnp.asarray(x))
+    diffs = [max_diff(action, t_action.detach()), max_diff(logp, t_logp.detach()), max_diff(ent, t_ent.detach()),
+             max_diff(v, t_v.detach()), max_diff(det, t_det)]
+    print(f"MetaBox L2T: max |diff| {max(diffs):.3g}")
     assert max(diffs) < TOL
 
 

@@ -1,6 +1,6 @@
 """MetaBox's own PPO agents (metaevobox 2.0.2) ported onto `compat.ppo.PPO_Agent`.
 
-    from compat.agents import GLEET, RLEPSO, RLDAS
+    from compat.agents import GLEET, RLEPSO, RLDAS, L2T
     agent = GLEET(config)                                  # MetaBox's config values, NNX networks
     agent = GLEET.from_metabox("GLEET.npz", config)        # MetaBox's trained weights (compat.convert_checkpoint)
 
@@ -10,9 +10,10 @@ Each port sets the config values its MetaBox class sets, builds the networks of
 
 from compat.agents.base import MetaBoxPort, WeightsMismatch
 from compat.agents.gleet import GLEET
+from compat.agents.l2t import L2T
 from compat.agents.rldas import RLDAS
 from compat.agents.rlepso import RLEPSO
 
-PORTS = {"GLEET": GLEET, "RLEPSO": RLEPSO, "RLDAS": RLDAS}
+PORTS = {"GLEET": GLEET, "RLEPSO": RLEPSO, "RLDAS": RLDAS, "L2T": L2T}
 
-__all__ = ["GLEET", "RLDAS", "RLEPSO", "PORTS", "MetaBoxPort", "WeightsMismatch"]
+__all__ = ["GLEET", "L2T", "RLDAS", "RLEPSO", "PORTS", "MetaBoxPort", "WeightsMismatch"]

@@ -13,7 +13,7 @@ One module per role:
     layers       torch-style layers and init: torch_linear, norms, FeedForward, EmbeddingNet, ...
     attention    multi-head attention, encoder layers
     acting       the action an actor scores: its sample (drawn with `key=`) or the one it is given
-    gleet, rlepso, rldas
+    gleet, rlepso, rldas, l2t
                  each agent's actor and critic
     state_dict   `load_state_dict(module, state_dict, prefix='')`: a torch `state_dict()` (tensors
                  or numpy arrays) under MetaBox's own names (`encoder.0.MHA_sublayer.MHA.W_query`,
@@ -36,6 +36,7 @@ from jppo.metabbo.networks.attention import (
     MultiHeadEncoder,
 )
 from jppo.metabbo.networks.gleet import GLEETActor, GLEETCritic, gleet_networks
+from jppo.metabbo.networks.l2t import L2TActor, L2TCritic
 from jppo.metabbo.networks.layers import (
     BatchNorm1d,
     EmbeddingNet,
@@ -58,6 +59,7 @@ __all__ = [
     "MultiHeadCompat", "MultiHeadEncoder",
     "GLEETActor", "GLEETCritic", "gleet_networks",
     "RLEPSOActor", "RLEPSOCritic",
+    "L2TActor", "L2TCritic",
     "RLDASActor", "RLDASCritic", "rldas_observation",
     "StateDictError", "load_state_dict", "state_dict", "torch_layout",
 ]
