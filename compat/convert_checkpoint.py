@@ -31,6 +31,18 @@ def _plain(value):
     return None
 
 
+def _kept_tables(module) -> dict:
+    """Tensors a torch module's forward reads but its state_dict lacks: the table of each MetaBox
+    `PositionalEncoding` (a plain object, not an nn.Module, computed in float32 when the agent was
+    built and pickled with it), as `<path>.position_encoder.encoding` (RLDEAFL's `fe`)."""
+    tables = {}
+    for path, sub in module.named_modules():
+        encoder = vars(sub).get("position_encoder")
+        if encoder is not None and hasattr(encoder, "encoding") and not hasattr(encoder, "state_dict"):
+            tables[f"{path}.position_encoder.encoding".lstrip(".")] = encoder.encoding.detach().cpu().numpy()
+    return tables
+
+
 def agent_weights(agent) -> MetaBoxWeights:
     """The networks (`agent.network` names -> torch modules), config and learning steps of a MetaBox agent."""
     names = getattr(agent, "network", None)
@@ -43,6 +55,7 @@ def agent_weights(agent) -> MetaBoxWeights:
         if not hasattr(module, "state_dict"):
             raise ValueError(f"agent.{name} is a {type(module).__name__}, not a torch module")
         networks[name] = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+        networks[name].update(_kept_tables(module))
     config = {k: v for k, v in vars(getattr(agent, "config", object())).items()
               if not k.startswith("_") and _plain(v) is not None}
     config = {k: _plain(v) for k, v in config.items()}

@@ -226,6 +226,69 @@ class TRLDAS(nn.Module):
         return self.model(self.embedder_final(torch.cat([feature, *m], -1)))
 
 
+class TRLDEAFLExtractor(nn.Module):
+    """RLDEAFL's Feature_Extractor: state [B, NP, d + 2] (x, cost, fes) → features [B, NP, hidden + 16].
+    The cost enters as mantissa/10 and (exponent + 1)/32, both 0 for a zero cost; attention over the
+    population per dimension, then (with half the float32 sinusoid table added) over the dimensions
+    per individual, averaged over the dimensions."""
+
+    def __init__(self, hidden=64, heads=1, ffh=16, n_layers=1):
+        super().__init__()
+        self.embedder, self.fes_embedder = TEmbedding(3, hidden), TEmbedding(1, 16)
+        self.dimension_encoder = nn.Sequential(*(TEncoder(heads, hidden, ffh) for _ in range(n_layers)))
+        self.individual_encoder = nn.Sequential(*(TEncoder(heads, hidden, ffh) for _ in range(n_layers)))
+        pos = torch.arange(512, dtype=torch.float32)[:, None]
+        angle = pos / 10000.0 ** (torch.arange(0, hidden, 2, dtype=torch.float32) / hidden)
+        self.position_encoder = nn.Module()  # MetaBox's is a plain object; a buffer here, so it loads by name
+        self.position_encoder.register_buffer(
+            "encoding", torch.stack([torch.sin(angle), torch.cos(angle)], -1).reshape(512, hidden))
+
+    def forward(self, state):
+        x, y, fes = state[..., :-2], state[..., -2], state[:, :1, -1:]
+        zero = y == 0
+        safe = torch.where(zero, torch.ones_like(y), y)
+        e = torch.floor(torch.log10(safe.abs()))
+        y_code = torch.where(zero, torch.zeros_like(y), safe / 10.0 ** e / 10)
+        e_code = torch.where(zero, torch.zeros_like(y), (e + 1) / 32)
+        raw = torch.stack([x, y_code[..., None].expand_as(x), e_code[..., None].expand_as(x)], -1)
+        h = self.embedder(raw.transpose(1, 2))  # [B, d, NP, H]
+        b, d, n, hidden = h.shape
+        h = self.dimension_encoder(h.reshape(b * d, n, hidden)).reshape(b, d, n, hidden)
+        h = h.transpose(1, 2).reshape(b * n, d, hidden) + 0.5 * self.position_encoder.encoding[:d]
+        o = self.individual_encoder(h).reshape(b, n, d, hidden).mean(2)
+        return torch.cat([o, self.fes_embedder(fes).expand(b, n, 16)], -1)
+
+
+class TRLDEAFLActor(nn.Module):
+    """RLDEAFL's actor: per individual (softmax over mutation operators, softmax over crossover
+    operators, μ_F, σ_F, μ_CR, σ_CR), μ = (1 + tanh)/2 and σ = 0.1 + 0.6 (1 + tanh)/2."""
+
+    def __init__(self, input_dim, mu_operator=14, cr_operator=3, n_mutation=3, n_crossover=2):
+        super().__init__()
+        for name, k in (("mutation_selector_net", mu_operator), ("crossover_selector_net", cr_operator),
+                        ("mutation_param_sigma_net", n_mutation), ("mutation_param_mu_net", n_mutation),
+                        ("crossover_param_sigma_net", n_crossover), ("crossover_param_mu_net", n_crossover)):
+            self.add_module(name, TMLP(mlp_config([input_dim, 32, k], "ReLU")))
+
+    def forward(self, f):
+        mu = lambda net: 0.5 * (1 + torch.tanh(net(f)))  # noqa: E731
+        sigma = lambda net: 0.1 + 0.6 * 0.5 * (1 + torch.tanh(net(f)))  # noqa: E731
+        return (torch.softmax(self.mutation_selector_net(f), -1), torch.softmax(self.crossover_selector_net(f), -1),
+                mu(self.mutation_param_mu_net), sigma(self.mutation_param_sigma_net),
+                mu(self.crossover_param_mu_net), sigma(self.crossover_param_sigma_net))
+
+
+class TRLDEAFLCritic(nn.Module):
+    """RLDEAFL's critic (private name `_Critic__value_head`): ReLU MLP 16-8-1 averaged over the population → [B]."""
+
+    def __init__(self, input_dim):
+        super().__init__()
+        self.add_module("_Critic__value_head", TMLP(mlp_config([input_dim, 16, 8, 1], "ReLU")))
+
+    def forward(self, f):
+        return getattr(self, "_Critic__value_head")(f).mean(1)[:, 0]
+
+
 class TL2TActor(nn.Module):
     """L2T's actor (l2t.Actor: linear1, linear2, mu, sigma): (mu, sigma, logp [B] of the given draw,
     entropy [B, A])."""

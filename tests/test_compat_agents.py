@@ -351,6 +351,107 @@ def test_l2t_trains_its_critic_pickles_and_rolls_out(tmp_path):
     assert copy.deepcopy(agent).rollout_episode(MultiTaskEnv(), seed=4)["return"] == out["return"]
 
 
+# --------------------------------------------------------------------------- RLDEAFL
+
+
+class DEEnv:
+    """RLDEAFL-shaped: state [NP, d + 2] (x in [0, 1], cost, fes fraction); action [NP, 7] (mutation and
+    crossover operator indices, F, CR in [0, 1])."""
+
+    def __init__(self, n=6, dim=3, steps=3):
+        self.n, self.dim, self.steps = n, dim, steps
+
+    def seed(self, s):
+        self.rng = np.random.default_rng(s)
+
+    def _state(self):
+        return np.column_stack([self.rng.uniform(0, 1, (self.n, self.dim)), self.rng.uniform(1, 100, self.n),
+                                np.full(self.n, self.t / self.steps)])
+
+    def reset(self):
+        self.t, self.cost = 0, [1.0]
+        return self._state()
+
+    def step(self, action):
+        action = np.asarray(action)
+        assert action.shape == (self.n, 7) and set(action[:, 0]) <= set(range(14)) and set(action[:, 1]) <= {0, 1, 2}
+        assert np.all((0 <= action[:, 2:]) & (action[:, 2:] <= 1))
+        self.t += 1
+        self.cost.append(self.cost[-1] * float(np.mean(action[:, 2])))
+        return self._state(), float(1 - np.mean(action[:, 2])), self.t >= self.steps, {}
+
+
+def rldeafl_twins(hidden):
+    torch.manual_seed(4)
+    return {"actor": T.TRLDEAFLActor(hidden + 16).double(), "critic": T.TRLDEAFLCritic(hidden + 16).double(),
+            "fe": T.TRLDEAFLExtractor(hidden).double()}
+
+
+def test_rldeafl_port_config_networks_and_bad_weights(tmp_path):
+    """MetaBox's values and sizes; RLDAS weights are refused naming both agents; weights of another
+    size list every network, name and shape, and change nothing."""
+    from compat.agents import RLDEAFL
+
+    agent = RLDEAFL(config(tmp_path))
+    assert str(agent) == "RLDEAFL" and agent.network == ["actor", "critic", "fe"]
+    assert (agent.config.lr, agent.K_epochs, agent.eps_clip, agent.max_grad_norm) == (1e-4, 3, 0.2, 1)
+    assert agent.optimizer.learning_rates() == {"actor": 1e-4, "critic": 1e-4, "fe": 1e-4}
+    with pytest.raises(WeightsMismatch, match=r"MetaBox's RLDAS weights; they do not load into the RLDEAFL port"):
+        agent.load_metabox(converted(tmp_path, "RLDAS", *twins("RLDAS")))
+    stand_in = type("RLDEAFL", (), {})()
+    nets = rldeafl_twins(hidden=8)
+    stand_in.network, stand_in.config, stand_in.learning_time = list(nets), types.SimpleNamespace(), 0
+    for name, net in nets.items():
+        setattr(stand_in, name, net)
+    write_weights(tmp_path / "small.npz", agent_weights(stand_in))
+    before = {n: state_dict(getattr(agent, n)) for n in agent.network}
+    with pytest.raises(WeightsMismatch) as err:
+        agent.load_metabox(tmp_path / "small.npz")
+    msg = str(err.value)
+    assert all(f"network '{n}'" in msg for n in ("actor", "critic", "fe"))
+    assert "mutation_selector_net.net.layer0-linear.weight: expected (32, 80), got (32, 24)" in msg
+    assert "dimension_encoder.0.MHA_sublayer.MHA.W_query: expected (1, 64, 64), got (1, 8, 8)" in msg
+    assert "position_encoder.encoding: expected (512, 64), got (512, 8)" in msg
+    for n in agent.network:
+        assert all(np.array_equal(v, state_dict(getattr(agent, n))[k]) for k, v in before[n].items())
+
+
+def test_rldeafl_port_trains_through_the_extractor_pickles_and_rolls_out(tmp_path, x64):
+    """compat's loop with the port's hooks: all three networks learn (the extractor from both losses);
+    the twins' weights give the torch twins' log-probs through `_evaluate`."""
+    from compat.agents import RLDEAFL
+    from jppo.metabbo.networks import load_state_dict
+
+    agent = RLDEAFL(config(tmp_path))
+    nets = rldeafl_twins(hidden=64)
+    for name, net in nets.items():
+        load_state_dict(getattr(agent, name), net.state_dict())
+    env = DEEnv()
+    env.seed(0)
+    states = np.stack([env.reset(), env.step(np.zeros((6, 7)))[0]])
+    actions = np.concatenate([np.random.default_rng(1).integers(0, 3, (2, 6, 2)),
+                              np.random.default_rng(2).uniform(0, 1, (2, 6, 5))], -1).astype(float)
+    logp, _, value = agent._evaluate({n: getattr(agent, n) for n in agent.network}, jnp.asarray(states),
+                                     jnp.asarray(actions))
+    with torch.no_grad():
+        mo, co, m_mu, m_sigma, c_mu, c_sigma = nets["actor"](nets["fe"](torch.tensor(states)))
+        a = torch.tensor(actions)
+        t_logp = (torch.distributions.Categorical(mo).log_prob(a[..., 0])
+                  + torch.distributions.Categorical(co).log_prob(a[..., 1])
+                  + torch.distributions.Normal(m_mu, m_sigma).log_prob(a[..., 2:5]).sum(-1)
+                  + torch.distributions.Normal(c_mu, c_sigma).log_prob(a[..., 5:]).sum(-1)).sum(1)
+        t_value = nets["critic"](nets["fe"](torch.tensor(states)))
+    assert np.max(np.abs(np.asarray(logp) - t_logp.numpy())) < TOL
+    assert np.max(np.abs(np.asarray(value) - t_value.numpy())) < TOL
+    before = {n: state_dict(getattr(agent, n)) for n in agent.network}
+    ended, info = agent.train_episode([DEEnv() for _ in range(2)], seeds=[1, 2])
+    assert not ended and info["learn_steps"] == 3 and len(info["return"]) == 2
+    for n in agent.network:
+        assert any(not np.array_equal(v, state_dict(getattr(agent, n))[k]) for k, v in before[n].items()), n
+    out = pickle.loads(pickle.dumps(agent, -1)).rollout_episode(DEEnv(), seed=4)
+    assert np.isfinite(out["return"]) and len(out["cost"]) == 4
+
+
 # --------------------------------------------------------------------------- MetaBox's shipped checkpoints
 
 

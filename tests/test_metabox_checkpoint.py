@@ -229,3 +229,47 @@ def test_shipped_gleet_checkpoint_converts_loads_and_imports(tmp_path):
     ckpt.close()
     with pytest.raises(ValueError, match="fits the gleet-\\* envs, not 'rlepso-bbob10d'"):
         mc.import_metabox(mc.read_weights(tmp_path / "GLEET.npz"), tmp_path / "ck2", env_id="rlepso-bbob10d")
+
+
+RLDEAFL_STATES = os.path.join(os.path.dirname(__file__), os.pardir, "references", "rldeafl_states.npz")
+
+
+@pytest.mark.metabox
+@pytest.mark.skipif(not os.path.isdir(SHIPPED), reason="JPPO_METABOX_SRC not set (MetaBox's shipped checkpoints)")
+def test_shipped_rldeafl_checkpoint_converts_loads_and_gives_metabox_outputs(tmp_path):
+    """RLDEAFL.pkl converts (`python -m compat.convert_checkpoint`, with fe's float32 sinusoid table),
+    loads into `compat.agents.RLDEAFL` (`from_metabox`), and gives MetaBox's torch agent's log-probs of
+    its own sampled actions, entropies and values (float64, 1e-10) on 6 states recorded from MetaBox's
+    RLDEAFL_Optimizer on bbob-10D F10 and F15 (references/rldeafl_states.npz, written by
+    references/make_rldeafl_states.py where numpy < 2: MetaBox's RLDEAFL env does not step under numpy 2)."""
+    pytest.importorskip("metaevobox")
+    from compat.agents import RLDEAFL
+
+    pkl, npz = os.path.join(SHIPPED, "RLDEAFL.pkl"), tmp_path / "RLDEAFL.npz"
+    assert convert_checkpoint.main([pkl, str(npz)]) == 0
+    assert mc.read_weights(npz).networks["fe"]["position_encoder.encoding"].shape == (512, 64)
+    data = np.load(RLDEAFL_STATES)
+    states, actions = data["states"], data["actions"]
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        with open(pkl, "rb") as f:
+            theirs = pickle.load(f)
+        with torch.no_grad():  # a fresh tensor per call: MetaBox's encode_y writes to the state it reads
+            _, t_logp, t_ent = theirs.actor(theirs.fe(torch.tensor(states)), fixed_action=torch.tensor(actions),
+                                            require_entropy=True)
+            t_value = theirs.critic(theirs.fe(torch.tensor(states)))[1]
+    finally:
+        torch.set_default_dtype(saved)
+    config = types.SimpleNamespace(device="cpu", agent_save_dir=str(tmp_path / "agents"), train_name="run", seed=0,
+                                   end_mode="step", save_interval=10**9, max_learning_step=10**9, no_tb=True)
+    with jax.enable_x64(True):
+        agent = RLDEAFL.from_metabox(npz, config)
+        nets = {name: getattr(agent, name) for name in agent.network}
+        logp, ent, value = agent._evaluate(nets, jnp.asarray(states), jnp.asarray(actions))
+        diffs = {"log_prob": float(np.max(np.abs(np.asarray(logp) - t_logp.numpy()))),
+                 "entropy": float(np.max(np.abs(np.asarray(ent) - t_ent.numpy()))),
+                 "value": float(np.max(np.abs(np.asarray(value) - t_value.numpy())))}
+    print(f"shipped RLDEAFL.pkl in compat.agents.RLDEAFL on {len(states)} states of MetaBox's env: "
+          + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))
+    assert max(diffs.values()) < 1e-10, diffs

@@ -279,6 +279,87 @@ def test_rlepso_actor_and_critic_match_torch():
     assert all(float(jnp.max(jnp.abs(g))) == 0.0 for g in jax.tree.leaves(grads))
 
 
+def rldeafl_state(b, n, d, seed):
+    """MetaBox's RLDEAFL state [B, NP, d + 2]: positions, costs over nine decades (one 0, one exact
+    power of ten), the evaluations used (the same for every individual). ∂/∂y of the encoded cost is
+    10^-(e+1), so costs stay ≥ 0.1 for gradients of order one (the 1e-10 check is absolute)."""
+    rng = np.random.default_rng(seed)
+    cost = rng.choice([-1.0, 1.0], size=(b, n)) * 10.0 ** rng.uniform(-1, 8, size=(b, n))
+    cost[0, 0], cost[-1, -1] = 0.0, 1000.0
+    fes = np.repeat(rng.uniform(0, 1, size=(b, 1)), n, axis=1)
+    return np.concatenate([rng.uniform(-5, 5, size=(b, n, d)), cost[..., None], fes[..., None]], axis=-1)
+
+
+def rldeafl_actions(b, n, seed, mu_operator=14, cr_operator=3):
+    """Stored actions [B, NP, 7]: operator indices (floats), then F (3) and CR (2) in [0, 1], some clamped to 0 or 1."""
+    rng = np.random.default_rng(seed)
+    params = np.clip(rng.uniform(-0.2, 1.2, size=(b, n, 5)), 0, 1)
+    return np.concatenate([rng.integers(0, mu_operator, (b, n, 1)), rng.integers(0, cr_operator, (b, n, 1)), params],
+                          axis=-1).astype(float)
+
+
+class _Triple(_Pair):
+    def __init__(self, fe, actor, critic):
+        super().__init__(actor, critic)
+        self.fe = fe
+
+    def _torch_layout(self):
+        return [("fe", self.fe), *super()._torch_layout()]
+
+
+def test_rldeafl_extractor_actor_and_critic_match_torch():
+    """features → log π(a) [B] (summed over individuals), entropy [B, NP, 7], value [B]; gradients of
+    every parameter and of the state, through the cost encoding (zero cost, exact power of ten)."""
+    b, n, d, hidden = 3, 6, 4, 8
+    fe = N.RLDEAFLFeatureExtractor(hidden_dim=hidden, n_heads=2, ffh=16, n_layers=2, rngs=nnx.Rngs(0))
+    actor, critic = N.RLDEAFLActor(hidden + 16, 14, 3, 3, 2, rngs=nnx.Rngs(1)), N.RLDEAFLCritic(hidden + 16,
+                                                                                                 rngs=nnx.Rngs(2))
+    torch.manual_seed(0)
+    twin = _TPair(T.TRLDEAFLActor(hidden + 16), T.TRLDEAFLCritic(hidden + 16))
+    twin.fe = T.TRLDEAFLExtractor(hidden, heads=2, ffh=16, n_layers=2)
+    twin = twin.double()
+    state, actions = rldeafl_state(b, n, d, seed=1), rldeafl_actions(b, n, seed=2)
+
+    def mine(m, s):
+        f = m.fe(s)
+        _, logp, ent = m.actor(f, actions, require_entropy=True)
+        return jnp.concatenate([logp, ent.reshape(-1), m.critic(f)[1]])
+
+    def theirs(m, s):
+        mo, co, m_mu, m_sigma, c_mu, c_sigma = m.actor(m.fe(s))
+        a = torch.tensor(actions)
+        cats = [torch.distributions.Categorical(p) for p in (mo, co)]
+        gauss = [torch.distributions.Normal(mu, sigma) for mu, sigma in ((m_mu, m_sigma), (c_mu, c_sigma))]
+        logp = (cats[0].log_prob(a[..., 0]) + cats[1].log_prob(a[..., 1]) + gauss[0].log_prob(a[..., 2:5]).sum(-1)
+                + gauss[1].log_prob(a[..., 5:]).sum(-1)).sum(1)
+        ent = torch.cat([cats[0].entropy()[..., None], cats[1].entropy()[..., None], gauss[0].entropy(),
+                         gauss[1].entropy()], -1)
+        return torch.cat([logp, ent.reshape(-1), m.critic(m.fe(s))])
+
+    worst = check_against_twin(_Triple(fe, actor, critic), twin, mine, theirs, [state])
+    print(f"RLDEAFL vs torch twin: max |diff| {worst:.3g}")
+    f = fe(state)
+    action, logp, ent = actor(f, require_entropy=True, key=jax.random.key(0))
+    assert action.shape == (b, n, 7) and logp.shape == (b,) and ent.shape == (b, n, 7)
+    assert set(np.unique(action[..., 0])) <= set(range(14)) and set(np.unique(action[..., 1])) <= set(range(3))
+    assert float(action[..., 2:].min()) >= 0 and float(action[..., 2:].max()) <= 1
+    assert max_diff(actor(f, action)[1], logp) == 0.0
+    detached, value = critic(f)
+    assert detached.shape == value.shape == (b,) and critic(f[:1])[1].shape == ()
+    with pytest.raises(ValueError, match=r"fixed_action must have shape \(3, 6, 7\)"):
+        actor(f, actions[:, :, :6])
+    with pytest.raises(ValueError, match=r"state must have shape \[batch, population, dim \+ 2\]"):
+        fe(state[0])
+
+
+def test_rldeafl_cost_encoding_takes_exact_powers_of_ten_as_torch_does():
+    y = np.array([0.0, 1.0, 10.0, 1000.0, 1e-3, -1e5, 999.9999999, 0.5, -3.7e-12, 1e15])
+    e = torch.floor(torch.log10(torch.tensor(np.where(y == 0, 1, y)).abs()))
+    mine_y, mine_e = N.encode_cost(jnp.asarray(y))
+    assert max_diff(mine_e, np.where(y == 0, 0, (e + 1) / 32)) == 0.0
+    assert max_diff(mine_y, np.where(y == 0, 0, y / 10.0 ** e.numpy() / 10)) < 1e-15
+
+
 def test_rldas_actor_and_critic_match_torch():
     dim, k, fd, b = 4, 3, 9, 5
     actor, critic = N.RLDASActor(dim, k, fd, rngs=nnx.Rngs(0)), N.RLDASCritic(dim, k, fd, rngs=nnx.Rngs(1))

@@ -1,6 +1,6 @@
 """MetaBox's own PPO agents (metaevobox 2.0.2) ported onto `compat.ppo.PPO_Agent`.
 
-    from compat.agents import GLEET, RLEPSO, RLDAS, L2T
+    from compat.agents import GLEET, RLEPSO, RLDAS, L2T, RLDEAFL
     agent = GLEET(config)                                  # MetaBox's config values, NNX networks
     agent = GLEET.from_metabox("GLEET.npz", config)        # MetaBox's trained weights (compat.convert_checkpoint)
 
@@ -12,8 +12,9 @@ from compat.agents.base import MetaBoxPort, WeightsMismatch
 from compat.agents.gleet import GLEET
 from compat.agents.l2t import L2T
 from compat.agents.rldas import RLDAS
+from compat.agents.rldeafl import RLDEAFL
 from compat.agents.rlepso import RLEPSO
 
-PORTS = {"GLEET": GLEET, "RLEPSO": RLEPSO, "RLDAS": RLDAS, "L2T": L2T}
+PORTS = {"GLEET": GLEET, "RLEPSO": RLEPSO, "RLDAS": RLDAS, "L2T": L2T, "RLDEAFL": RLDEAFL}
 
-__all__ = ["GLEET", "L2T", "RLDAS", "RLEPSO", "PORTS", "MetaBoxPort", "WeightsMismatch"]
+__all__ = ["GLEET", "L2T", "RLDAS", "RLDEAFL", "RLEPSO", "PORTS", "MetaBoxPort", "WeightsMismatch"]

@@ -13,7 +13,7 @@ One module per role:
     layers       torch-style layers and init: torch_linear, norms, FeedForward, EmbeddingNet, ...
     attention    multi-head attention, encoder layers
     acting       the action an actor scores: its sample (drawn with `key=`) or the one it is given
-    gleet, rlepso, rldas, l2t
+    gleet, rlepso, rldas, l2t, rldeafl
                  each agent's actor and critic
     state_dict   `load_state_dict(module, state_dict, prefix='')`: a torch `state_dict()` (tensors
                  or numpy arrays) under MetaBox's own names (`encoder.0.MHA_sublayer.MHA.W_query`,
@@ -26,7 +26,7 @@ returns the value, or a pair whose last element is the value. Each agent keeps i
 """
 
 from jppo.networks import ACTIVATIONS, MLP, BoundedGaussianActor, bounded_normal
-from jppo.metabbo.networks.acting import chosen_action
+from jppo.metabbo.networks.acting import TorchCategorical, chosen_action, torch_categorical
 from jppo.metabbo.networks.attention import (
     FFandNormsubLayer,
     MultiHeadAttention,
@@ -48,11 +48,13 @@ from jppo.metabbo.networks.layers import (
     torch_linear,
 )
 from jppo.metabbo.networks.rldas import RLDASActor, RLDASCritic, rldas_observation
+from jppo.metabbo.networks.rldeafl import RLDEAFLActor, RLDEAFLCritic, RLDEAFLFeatureExtractor, encode_cost
 from jppo.metabbo.networks.rlepso import RLEPSOActor, RLEPSOCritic
 from jppo.metabbo.networks.state_dict import StateDictError, load_state_dict, state_dict, torch_layout
 
 __all__ = [
     "ACTIVATIONS", "MLP", "BoundedGaussianActor", "bounded_normal", "chosen_action",
+    "TorchCategorical", "torch_categorical",
     "BatchNorm1d", "EmbeddingNet", "FeedForward", "InstanceNorm1d", "Normalization", "PositionalEncoding",
     "SkipConnection", "torch_linear",
     "FFandNormsubLayer", "MultiHeadAttention", "MultiHeadAttentionLayerforCritic", "MultiHeadAttentionsubLayer",
@@ -61,5 +63,6 @@ __all__ = [
     "RLEPSOActor", "RLEPSOCritic",
     "L2TActor", "L2TCritic",
     "RLDASActor", "RLDASCritic", "rldas_observation",
+    "RLDEAFLActor", "RLDEAFLCritic", "RLDEAFLFeatureExtractor", "encode_cost",
     "StateDictError", "load_state_dict", "state_dict", "torch_layout",
 ]

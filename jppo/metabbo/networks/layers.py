@@ -157,12 +157,20 @@ class EmbeddingNet(nnx.Module):
         return [("embedder", self.embedder)]
 
 
-class PositionalEncoding:
-    r"""MetaBox's sinusoid table (a plain object, no parameters), `encoding` [max_len, d_model]:
+class Table(nnx.Variable):
+    """A fixed tensor a network reads and never trains (MetaBox's sinusoid table): loaded and saved
+    with the weights, outside `nnx.Param`."""
+
+
+class PositionalEncoding(nnx.Module):
+    r"""MetaBox's sinusoid table (no trained parameters), `encoding` [max_len, d_model]:
 
         PE[p, 2i] = sin(p / 10000^(2i/d)),   PE[p, 2i+1] = cos(p / 10000^(2i/d))
 
-    computed in float32 as MetaBox does (`.float()`), stored in the default float dtype.
+    computed in float32 as MetaBox does (`.float()`), stored in the default float dtype. numpy's
+    float32 sin and cos differ from torch's by an ulp here and there, so the table is a `Table` that
+    loads: torch name `encoding`, which MetaBox's state_dict lacks (its PositionalEncoding is a plain
+    object pickled with the agent; `python -m compat.convert_checkpoint` adds it).
     """
 
     def __init__(self, d_model: int, max_len: int):
@@ -172,7 +180,14 @@ class PositionalEncoding:
         angle = pos / np.float32(10000) ** (np.arange(0, d_model, 2, dtype=np.float32) / np.float32(d_model))
         table = np.zeros((max_len, d_model), np.float32)
         table[:, 0::2], table[:, 1::2] = np.sin(angle), np.cos(angle)
-        self.encoding = jnp.asarray(table, default_float())
+        self.table = Table(jnp.asarray(table, default_float()))
+
+    @property
+    def encoding(self):
+        return self.table[...]
 
     def get_PE(self, seq_len: int):
-        return self.encoding[:seq_len, :]
+        return self.table[...][:seq_len, :]
+
+    def _torch_layout(self):
+        return [("encoding", self.table)]

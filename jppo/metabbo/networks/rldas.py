@@ -8,9 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jppo.distributions import Categorical
 from jppo.envs.base import default_float
-from jppo.metabbo.networks.acting import chosen_action
+from jppo.metabbo.networks.acting import chosen_action, torch_categorical
 from jppo.metabbo.networks.layers import torch_linear
 
 
@@ -76,21 +75,16 @@ class RLDASActor(_RLDASTrunk):
     def __init__(self, dim, optimizer_num, feature_dim, device=None, *, rngs: nnx.Rngs):
         super().__init__(dim, optimizer_num, feature_dim, optimizer_num, rngs=rngs)
 
-    def log_probs(self, obs):
-        """`(p̂, log p̂)` [B, optimizer_num], torch's Categorical(probs) normalisation and clamp."""
-        p = jax.nn.softmax(self._logits(obs), axis=1)
-        p = p / jnp.sum(p, axis=-1, keepdims=True)
-        eps = jnp.finfo(p.dtype).eps
-        return p, jnp.log(jnp.clip(p, eps, 1 - eps))
+    def distribution(self, obs):
+        """torch's Categorical(probs) over the optimizer_num algorithms (`torch_categorical`)."""
+        return torch_categorical(jax.nn.softmax(self._logits(obs), axis=1))
 
     def __call__(self, obs, fix_action=None, require_entropy=False, *, key=None):
-        p, log_p = self.log_probs(obs)
-        action = chosen_action(Categorical(log_p), fix_action, key, shape=p.shape[:1], actor="RLDASActor",
+        dist = self.distribution(obs)
+        action = chosen_action(dist, fix_action, key, shape=dist.probs.shape[:1], actor="RLDASActor",
                                keyword="fix_action")
-        log_prob = jnp.take_along_axis(log_p, action.astype(jnp.int32)[:, None], axis=-1)[:, 0]
-        if require_entropy:
-            return action, log_prob, -jnp.sum(jnp.maximum(log_p, jnp.finfo(p.dtype).min) * p, axis=-1)
-        return action, log_prob
+        log_prob = dist.log_prob(action)
+        return (action, log_prob, dist.entropy()) if require_entropy else (action, log_prob)
 
 
 class RLDASCritic(_RLDASTrunk):
