@@ -14,6 +14,10 @@ is rolled out on the first test problem in a fresh process (`rollout`), and Meta
 ('Serial' mode, test_run runs, the first test problems) tests the three checkpoints together, next to its own
 CMAES and Random_search baselines. float64 throughout (MetaBox's Config makes torch float64).
 Prints `RESULT {json}` lines; `--out` writes all of them to one JSON file.
+
+L2T (`--agents L2T`, or `train L2T dummy --epochs 1` / `rollout L2T CKPT`) trains and rolls out on its
+multi-task suite cec2017mto (difficult split: 3 train problems) with MetaBox's `L2T_Optimizer`, and
+is left out of the Tester run (the Tester takes one suite for all its agents).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ import sys
 import time
 
 AGENTS = ("GLEET", "RLEPSO", "RLDAS")
+# the suite each port trains and rolls out on (L2T, a multi-task agent: `--agents L2T`; not in the Tester run)
+SUITES = {"L2T": "cec2017mto"}
 
 
 def _setup():
@@ -39,17 +45,19 @@ def _setup():
 def _optimizer_class(name):
     from metaevobox.environment.optimizer.gleet_optimizer import GLEET_Optimizer
     from metaevobox.environment.optimizer.rldas_optimizer import RLDAS_Optimizer
+    from metaevobox.environment.optimizer.l2t_optimizer import L2T_Optimizer
     from metaevobox.environment.optimizer.rlepso_optimizer import RLEPSO_Optimizer
 
-    return {"GLEET": GLEET_Optimizer, "RLEPSO": RLEPSO_Optimizer, "RLDAS": RLDAS_Optimizer}[name]
+    return {"GLEET": GLEET_Optimizer, "RLEPSO": RLEPSO_Optimizer, "RLDAS": RLDAS_Optimizer,
+            "L2T": L2T_Optimizer}[name]
 
 
-def _config(**values):
+def _config(suite="bbob-10D", **values):
     from metaevobox import Config
 
     saved, sys.argv = sys.argv, sys.argv[:1]  # MetaBox's Config parses the command line
     try:
-        return Config({"train_problem": "bbob-10D", "train_difficulty": "difficult", "test_problem": "bbob-10D",
+        return Config({"train_problem": suite, "train_difficulty": "difficult", "test_problem": suite,
                        "test_difficulty": "difficult", "device": "cpu", "seed": 7, **values})
     finally:
         sys.argv = saved
@@ -78,7 +86,8 @@ def train(name, mode, windows, epochs=None, batch_size=2):
     else:
         steps = _windows_to_steps(name, windows)
         budget = dict(end_mode="step", max_learning_step=steps)
-    config = _config(train_parallel_mode=mode, n_checkpoint=1, train_batch_size=batch_size, no_tb=True, **budget)
+    config = _config(SUITES.get(name, "bbob-10D"), train_parallel_mode=mode, n_checkpoint=1,
+                     train_batch_size=batch_size, no_tb=True, **budget)
     config, datasets = construct_problem_set(config)
     agent = PORTS[name](config)
     trainer = Trainer(config, agent, _optimizer_class(name)(config), datasets)
@@ -105,14 +114,14 @@ def rollout(name, checkpoint):
 
     with open(checkpoint, "rb") as f:
         agent = pickle.load(f)
-    config, datasets = construct_problem_set(_config())
+    config, datasets = construct_problem_set(_config(SUITES.get(name, "bbob-10D")))
     problem = datasets[1].data[0]
     start = time.perf_counter()
     out = agent.rollout_episode(PBO_Env(copy.deepcopy(problem), _optimizer_class(name)(config)), seed=1)
     return {"agent": name, "str": str(agent), "class": f"{type(agent).__module__}.{type(agent).__qualname__}",
             "problem": str(problem), "rollout_s": round(time.perf_counter() - start, 1),
             "return": float(out["return"]), "fes": int(out["fes"]),
-            "cost_first_last": [float(np.asarray(out["cost"][0])), float(np.asarray(out["cost"][-1]))]}
+            "cost_first_last": [np.asarray(out["cost"][i], float).tolist() for i in (0, -1)]}  # L2T: one per task
 
 
 def test(checkpoints, test_run, n_problems):
@@ -141,7 +150,7 @@ def test(checkpoints, test_run, n_problems):
 
 
 def _fmt(x) -> str:
-    return f"{x:.4g}"
+    return "[" + ", ".join(map(_fmt, x)) + "]" if isinstance(x, list) else f"{x:.4g}"
 
 
 def markdown(results: list[dict], command: str) -> str:
@@ -246,7 +255,7 @@ def main(argv=None):
             r = json.loads(lines[-1][7:])
             r["process_s"] = round(time.perf_counter() - start, 1)
             _emit(r, results)
-        _emit(test(last, a.test_run, a.test_problems), results)
+        _emit(test({n: p for n, p in last.items() if n not in SUITES}, a.test_run, a.test_problems), results)
     if a.out:
         with open(a.out, "w") as f:
             json.dump(results, f, indent=1)

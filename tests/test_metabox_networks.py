@@ -605,6 +605,20 @@ def test_metabox_l2t_networks_load_and_agree(torch_float64):
     assert max(diffs) < TOL
 
 
+@pytest.mark.metabox
+@needs_metabox
+def test_metabox_l2t_loop_unpacking_gives_its_value_loss_no_gradient(torch_float64):
+    """MetaBox's L2T.train_episode reads `baseline_val, baseline_val_detached = self.critic(state)` and
+    builds its value loss from `baseline_val`; the critic returns `(value.detach(), value)`, so that
+    loss reaches no critic parameter (compat.agents.L2T takes the value with its gradient)."""
+    l2t = metabbo_agent_module("l2t")
+    critic = l2t.Critic(15)
+    state = torch.tensor(np.random.default_rng(12).normal(size=(4, 15)))
+    baseline_val, baseline_val_detached = critic(state)  # as MetaBox's loop unpacks it
+    assert not baseline_val.requires_grad and baseline_val_detached.requires_grad
+    assert ((baseline_val.view(-1) - torch.ones(4)) ** 2).mean().grad_fn is None
+
+
 # --------------------------------------------------------------------------- shipped checkpoints
 
 
