@@ -43,6 +43,23 @@ def _renamed(tree):
     return tree
 
 
+# Hyperparameters a state carries since sweeps (`jppo.learner.SweepParams`) that earlier checkpoints held
+# as constants of their config: a checkpoint without them takes the template's values, which the run's
+# config gives, as the run used them.
+ADDED_SWEEP_FIELDS = ("vf_coef", "max_grad_norm", "gamma", "gae_lambda")
+
+
+def _completed(saved, template):
+    """`saved` with the ADDED_SWEEP_FIELDS it lacks taken from `template` (both nested dicts)."""
+    if not isinstance(saved, dict) or not isinstance(template, dict):
+        return saved
+    out = {k: _completed(v, template.get(k)) for k, v in saved.items()}
+    if "sweep" in template and isinstance(out.get("sweep"), dict):
+        missing = {k: v for k, v in template["sweep"].items() if k in ADDED_SWEEP_FIELDS and k not in out["sweep"]}
+        out["sweep"] = {**out["sweep"], **missing}
+    return out
+
+
 class Checkpointer:
     """Saves every call to `save`, keeps the last `keep`; `restore` picks the newest readable one."""
 
@@ -120,7 +137,8 @@ class Checkpointer:
 
     def _restore(self, step: int, target):
         """The state saved at `step`, laid out as `target`; a checkpoint written under older parameter
-        names (RENAMED) is read as saved, renamed, and laid out the same way."""
+        names (RENAMED) or without the hyperparameters added since (ADDED_SWEEP_FIELDS) is read as saved,
+        renamed and completed, and laid out the same way."""
         def read(template=None):
             return self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(template)))["state"]
 
@@ -129,7 +147,8 @@ class Checkpointer:
         except Exception as err:
             saved = read()
             try:
-                leaves = jax.tree.leaves(ocp.tree.deserialize_tree(_renamed(saved), target, keep_empty_nodes=True))
+                upgraded = _completed(_renamed(saved), ocp.tree.serialize_tree(target, keep_empty_nodes=True))
+                leaves = jax.tree.leaves(ocp.tree.deserialize_tree(upgraded, target, keep_empty_nodes=True))
             except Exception:
                 raise err from None  # not a rename: the first error says what is wrong
             if [(np.shape(a), a.dtype) for a in leaves] != [(np.shape(b), b.dtype) for b in jax.tree.leaves(target)]:

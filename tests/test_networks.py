@@ -103,37 +103,3 @@ def test_torch_init_draws_every_layer_as_torch_linear_does():
     assert np.abs(np.asarray(first.bias[...])).max() > 0  # biases drawn, not zero
     with pytest.raises(ValueError, match="init must be one of"):
         TrainConfig(init="xavier")
-
-
-def _keys_renamed(tree, old: str, new: str):
-    if isinstance(tree, dict):
-        return {new if k == old else k: _keys_renamed(v, old, new) for k, v in tree.items()}
-    return tree
-
-
-def test_checkpoint_under_the_old_mlp_names_restores(tmp_path, recwarn):
-    """Checkpoints of actor='gleet' written before GLEET's heads became the one MLP keep those heads'
-    Linear layers under `linears` (MetaBox's MLP); `Checkpointer.restore` reads them under today's name,
-    `layers`. Simulated here on CartPole's MLPs, every `layers` saved as `linears`."""
-    import orbax.checkpoint as ocp
-
-    from jppo.checkpoint import Checkpointer, _to_storable
-    from jppo.train import Trainer
-
-    config = TrainConfig(num_envs=2, num_steps=4, total_steps=8)
-    trainer = Trainer(config)
-    state = trainer.init(jax.random.key(0))
-    ckpt = Checkpointer(tmp_path)
-    ckpt.save(state, config)
-    meta = ckpt.read_meta(0)
-    old = _keys_renamed(ocp.tree.serialize_tree(_to_storable(state), keep_empty_nodes=True), "layers", "linears")
-    ckpt.manager.delete(0)
-    ckpt.manager.save(0, args=ocp.args.Composite(state=ocp.args.StandardSave(old), meta=ocp.args.JsonSave(meta)))
-    ckpt.manager.wait_until_finished()
-    restored, _ = ckpt.restore(trainer.init(jax.random.key(1)))
-    ckpt.close()
-    assert not [w for w in recwarn if "corrupt" in str(w.message)]
-    assert jax.tree.structure(restored.params) == jax.tree.structure(state.params)
-    saved = (state.params, state.opt_state)
-    for a, b in zip(jax.tree.leaves((restored.params, restored.opt_state)), jax.tree.leaves(saved), strict=True):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
