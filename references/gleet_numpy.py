@@ -1,6 +1,6 @@
 """A plain numpy GLEET (MetaBox's ``GLEET_Optimizer``), statement by statement, with injectable draws.
 
-Written from the definitions (gleet.md §1, MetaBox's optimizer read line by line), independently of
+Written from the definitions (MetaBox's GLEET_Optimizer read line by line), independently of
 jppo/metabbo/gleet.py. Randomness comes from a source asked for each draw by name, in MetaBox's order
 (`references.rlepso_numpy.RandomStateSource` reproduces MetaBox's RandomState stream;
 `RecordedSource` hands out the JAX env's draws): 'position', 'velocity' at reset, then 'pbest' (r₁)

@@ -1,4 +1,4 @@
-"""Independent torch implementations, written from design.md: the PPO loss and update, and MetaBox's
+"""Independent torch implementations, written from the equations (docs/metabox.md): the PPO loss and update, and MetaBox's
 episode loop (`torch_train_episode`) with RLEPSO-shaped networks.
 
 Used by the parity tests and the update and compat benchmarks. Networks are plain torch MLPs whose weights are
@@ -105,7 +105,7 @@ def torch_update(model, optimizer, batch, permutations, num_minibatches, *, clip
 
 # --------------------------------------------------------------------------- MetaBox's episode loop
 # Torch twins of MetaBox's RLEPSO actor and critic (`RLEPSOActor`, `RLEPSOCritic`: ReLU MLPs, weights
-# copied from the NNX modules) and design.md's train_episode written step by step in torch. Used by the compat parity
+# copied from the NNX modules) and compat's train_episode (docs/metabox.md) written step by step in torch. Used by the compat parity
 # test (deterministic actions, float64) and the compat benchmark (sampled actions, as MetaBox).
 
 
@@ -167,7 +167,7 @@ class TorchValueCritic:
 
 
 def torch_train_episode(actor, critic, opt, envs, seed, cfg, *, reevaluate_at_last_state=False, stats=None):
-    """design.md's train_episode, step by step, in torch, on MetaBox-style envs stepped in process.
+    """compat's train_episode (docs/metabox.md), step by step, in torch, on MetaBox-style envs stepped in process.
 
     `reevaluate_at_last_state` reproduces MetaBox's RLEPSO loop (baseline/metabbo/rlepso.py): epochs
     k >= 1 evaluate the stored actions, and the critic, at the state after the window instead of the

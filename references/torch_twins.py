@@ -1,5 +1,5 @@
-"""Torch modules written from the definitions of MetaBox's networks (gleet.md §2 and
-metaevobox/baseline/metabbo/{networks,gleet,rldas,rlepso,l2t}.py), not imported from MetaBox. Their
+"""Torch modules written from the definitions of MetaBox's networks
+(metaevobox/baseline/metabbo/{networks,gleet,rldas,rldeafl,rlepso,l2t}.py), not imported from MetaBox. Their
 attribute names reproduce MetaBox's state_dict names, so their weights load into
 `jppo.metabbo.networks` by name. Each `forward` is written independently of MetaBox's code (einsum
 attention, explicit formulas), so agreement checks the arithmetic, not a copy of it.

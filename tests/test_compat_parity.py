@@ -1,4 +1,4 @@
-"""compat.PPO_Agent.train_episode against a torch implementation of design.md's loop
+"""compat.PPO_Agent.train_episode against a torch implementation of compat's loop (docs/metabox.md)
 (references/torch_ppo.py: `torch_train_episode`), in float64."""
 
 import types
