@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 from jppo.metabbo import registry
+from jppo.metabbo.bbob import STRATEGIES as BBOB_STRATEGIES
 from jppo.networks import INITS
 from jppo.optim import OPTIMIZERS
 
@@ -62,6 +63,9 @@ class TrainConfig:
     (RLEPSO envs) computes costs as MetaBox does, (f(x) + bias) - (f(x*) + bias), so that the ±1 reward
     sees what MetaBox's sees (run in float64, JAX_ENABLE_X64=1, for MetaBox's spacing:
     `jppo.metabbo.rlepso.RLEPSOEnv`); `jppo eval` reports exact costs either way.
+    `bbob_strategy` (MetaBBO envs) is how BBOB evaluates a batch of problems: 'loop' one after another,
+    'dense' one pass per function over the whole batch, 'auto' 'loop' on CPU and 'dense' on accelerators
+    (`jppo.metabbo.bbob.STRATEGIES`; the same costs either way).
     `init` starts the MLP actors and critics 'orthogonal' (PPO practice: orthogonal weights, the
     policy head scaled by 0.01, so every bounded actor starts at μ = 0.5 everywhere) or 'torch'
     (torch's `nn.Linear` default, W, b ~ U(±1/√fan_in), no head scaling: where MetaBox's agents
@@ -105,6 +109,8 @@ class TrainConfig:
                                      "MetaBox's)", INITS)
     difficulty: str = option("", "a problem suite's train split (BBOB: easy, difficult, all; empty: the env's)")
     metabox_costs: bool = option(False, "RLEPSO envs: MetaBox's cost arithmetic, (f(x) + bias) - (f(x*) + bias)")
+    bbob_strategy: str = option("auto", "MetaBBO envs: how BBOB evaluates a batch of problems: loop, dense, auto "
+                                        "(loop on CPU, dense elsewhere)", BBOB_STRATEGIES)
     seed: int = option(0, "random seed (--seeds N draws N keys from it)")
 
     def __post_init__(self):
@@ -167,10 +173,11 @@ class TrainConfig:
 
     @property
     def env_options(self) -> dict:
-        """Options for the env's factory (`jppo.envs.make`): a problem suite's difficulty, when set, and
-        MetaBox's cost arithmetic, when asked for."""
+        """Options for the env's factory (`jppo.envs.make`): a problem suite's difficulty, when set,
+        MetaBox's cost arithmetic and a BBOB strategy, when asked for."""
         options = {"difficulty": self.difficulty} if self.difficulty else {}
-        return {**options, "metabox_costs": True} if self.metabox_costs else options
+        options.update({"metabox_costs": True} if self.metabox_costs else {})
+        return {**options, "bbob_strategy": self.bbob_strategy} if self.bbob_strategy != "auto" else options
 
     @property
     def num_updates(self) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -167,6 +168,47 @@ def one_seed(trainer):
         return add_seed_axis(trainer.run(drop_seed_axis(state), n))
 
     return init, run
+
+
+class DoesNotFit(ValueError):
+    """A run too large for its devices' memory (XLA's RESOURCE_EXHAUSTED), with what would fit."""
+
+
+def out_of_memory(err: Exception) -> bool:
+    return isinstance(err, jax.errors.JaxRuntimeError) and "RESOURCE_EXHAUSTED" in str(err)
+
+
+def _memory_per_device(device) -> int:
+    """The bytes XLA may use on `device`: its allocator's limit, or the host's memory for a CPU."""
+    stats = device.memory_stats() or {}
+    return int(stats.get("bytes_limit") or os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def does_not_fit(trainer, num_seeds: int, placement: Placement, num_points: int = 1) -> DoesNotFit:
+    """The error for a run of `num_seeds` (× `num_points` of a sweep) × num_envs that ran out of device
+    memory, with an estimate of what fits: XLA's memory analysis of one update of one seed (arguments,
+    outputs, temporaries), divided by its envs and scaled to the devices' memory. The envs' states,
+    windows and temporaries grow with envs × seeds; the networks do not, so the estimate errs low."""
+    num_envs = trainer.config.num_envs
+    devices = placement.mesh.devices.ravel()
+    memory = _memory_per_device(devices[0])
+    points = f" × {num_points} sweep points" if num_points > 1 else ""
+    total = num_seeds * num_points * num_envs
+    asked = f"{num_seeds} seed(s){points} × {num_envs} envs ({total:,} envs in all)"
+    where = f"{len(devices)} × {devices[0].device_kind} ({memory / 2**30:.1f} GiB each)"
+    try:
+        state = jax.eval_shape(trainer.init, jax.random.key(0))
+        stats = trainer.run.lower(state, 1).compile().memory_analysis()
+        one_seed = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+    except Exception as err:  # the estimate's own program may not compile either
+        return DoesNotFit(f"{asked} do not fit in the memory of {where}; no estimate of what fits ({err})")
+    per_env = one_seed / num_envs
+    fits = int(memory // per_env) * len(devices)
+    suggestion = (f"e.g. {fits // num_envs:,} seed(s) × {num_envs} envs" if fits >= num_envs else
+                  f"fewer than {num_envs} envs for one seed")
+    return DoesNotFit(f"{asked} do not fit in the memory of {where}: about {fits:,} envs in all fit, {suggestion} "
+                      f"(estimated: XLA's memory analysis of one update of 1 seed × {num_envs} envs, "
+                      f"{one_seed / 2**20:,.1f} MiB, is {per_env / 2**20:,.2f} MiB per env, scaled to the memory)")
 
 
 def drop_seed_axis(tree):

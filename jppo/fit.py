@@ -106,6 +106,7 @@ def fit(
     A jitted run uses the first `num_devices` local devices of every process (default: all).
     The returned state holds host (numpy) arrays. `trainer`, if given, is one `make_trainer` already
     built for `config` (the command line builds it first, to report a bad setting before anything else).
+    A run that does not fit the devices' memory raises `devices.DoesNotFit` (a ValueError) saying what would.
     """
     trainer = make_trainer(config, vector_mode=vector_mode, num_workers=num_workers) if trainer is None else trainer
     try:
@@ -115,6 +116,10 @@ def fit(
                                      devices.select_devices(num_devices), grid.num_points)
         return _drive(trainer, placement, config, num_seeds, grid, logdir, ckpt_dir, ckpt_every, keep, resume,
                       show_progress)
+    except Exception as err:
+        if placement is None or not devices.out_of_memory(err):
+            raise
+        raise devices.does_not_fit(trainer, num_seeds, placement, grid.num_points) from err
     finally:
         close = getattr(trainer, "close", None)
         if close is not None:

@@ -61,9 +61,9 @@ from flax import struct
 
 from jppo.envs.base import Box, default_float
 from jppo.metabbo import registry
-from jppo.metabbo.swarm import (InitDraws, SwarmEnv, bounds, check_budget, cost_history, default_evaluate, dim_of,
-                                max_generations, new_cost_log, register_suites, rollout, sample_init_draws,
-                                select_problem, uniform, update_bests, update_cost_log)
+from jppo.metabbo.swarm import (InitDraws, SwarmEnv, bbob_evaluate, bounds, check_bbob_strategy, check_budget,
+                                cost_history, dim_of, max_generations, new_cost_log, register_suites, rollout,
+                                sample_init_draws, select_problem, uniform, update_bests, update_cost_log)
 
 NUM_FEATURES = 9
 OBSERVATION_WIDTH = 3 * NUM_FEATURES
@@ -277,10 +277,11 @@ class GLEETEnv(SwarmEnv):
     """
 
     def __init__(self, evaluate_fn: Callable | None = None, optimum_fn: Callable | None = None,
-                 population_size: int = 100):
+                 population_size: int = 100, bbob_strategy: str = "auto"):
         if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 1:
             raise ValueError(f"population_size must be a positive integer, got {population_size!r}")
-        self.evaluate_fn = evaluate_fn or default_evaluate
+        check_bbob_strategy(bbob_strategy, evaluate_fn)
+        self.evaluate_fn = evaluate_fn or bbob_evaluate(strategy=bbob_strategy)
         self.optimum_fn = optimum_fn or (lambda problem: self.evaluate_fn(problem, problem.shift))
         self.population_size = population_size
         self.observation_shape = (population_size, OBSERVATION_WIDTH)
@@ -338,13 +339,13 @@ def fixed_action_policy(value: float = 0.5) -> Callable:
 SUITES = {env_id: (spec.dim, spec.max_fes) for env_id, spec in registry.specs_of(__name__).items()}
 
 
-def suite(env_id: str, split: str = "train", difficulty: str = "easy"):
+def suite(env_id: str, split: str = "train", difficulty: str = "easy", bbob_strategy: str = "auto"):
     """`(env, params, fids)` for a registered GLEET id on one split of MetaBox's bbob suite."""
     from jppo.metabbo import bbob
 
     dim, max_fes = SUITES[env_id]
     problems, fids = bbob.bbob_suite(dim, difficulty, split)
-    return GLEETEnv(), GLEETParams(problem=problems, max_fes=max_fes), fids
+    return GLEETEnv(bbob_strategy=bbob_strategy), GLEETParams(problem=problems, max_fes=max_fes), fids
 
 
 def baseline(env: GLEETEnv):
@@ -353,9 +354,10 @@ def baseline(env: GLEETEnv):
     return "PSO a=0.5", env, fixed_action_policy(0.5)
 
 
-def train_suite(env_id: str, difficulty: str = "easy"):
-    """`(env, params)` on the train split of `difficulty`: what `jppo.envs.make(env_id, difficulty=...)` gives."""
-    return suite(env_id, "train", difficulty)[:2]
+def train_suite(env_id: str, difficulty: str = "easy", bbob_strategy: str = "auto"):
+    """`(env, params)` on the train split of `difficulty`: what `jppo.envs.make(env_id, difficulty=...,
+    bbob_strategy=...)` gives."""
+    return suite(env_id, "train", difficulty, bbob_strategy)[:2]
 
 
 register_suites(SUITES, train_suite)

@@ -86,8 +86,8 @@ from jax import lax
 
 from jppo.envs.base import Box, default_float
 from jppo.metabbo import registry
-from jppo.metabbo.swarm import (InitDraws, SwarmEnv, bounds, check_budget, cost_history, default_evaluate, dim_of,
-                                evaluate_with_bias, max_generations, new_cost_log, register_suites, rollout,
+from jppo.metabbo.swarm import (InitDraws, SwarmEnv, bbob_evaluate, bounds, check_bbob_strategy, check_budget,
+                                cost_history, dim_of, max_generations, new_cost_log, register_suites, rollout,
                                 sample_init_draws, select_problem, uniform, update_bests, update_cost_log)
 
 ACTIONS_PER_GROUP = 7
@@ -344,7 +344,8 @@ class RLEPSOEnv(SwarmEnv):
     REWARDS = ("sign", "log", "relative")
 
     def __init__(self, evaluate_fn: Callable | None = None, optimum_fn: Callable | None = None,
-                 n_groups: int = 5, group_stride: int | None = None, reward: str = "sign", metabox_costs: bool = False):
+                 n_groups: int = 5, group_stride: int | None = None, reward: str = "sign", metabox_costs: bool = False,
+                 bbob_strategy: str = "auto"):
         if reward not in self.REWARDS:
             raise ValueError(f"reward must be one of {self.REWARDS}, got {reward!r}")
         self.reward = reward
@@ -357,8 +358,9 @@ class RLEPSOEnv(SwarmEnv):
                              f"got {group_stride!r}")
         if metabox_costs and evaluate_fn is not None:
             raise ValueError("metabox_costs=True picks the evaluation (BBOB with its bias); give it or evaluate_fn, not both")
+        check_bbob_strategy(bbob_strategy, evaluate_fn)
         self.metabox_costs = metabox_costs
-        self.evaluate_fn = evaluate_fn or (evaluate_with_bias if metabox_costs else default_evaluate)
+        self.evaluate_fn = evaluate_fn or bbob_evaluate(bias=metabox_costs, strategy=bbob_strategy)
         self.optimum_fn = optimum_fn or (lambda problem: self.evaluate_fn(problem, problem.shift))
         self.n_groups = n_groups
         self.group_stride = group_stride
@@ -428,13 +430,15 @@ class PlainPSO(RLEPSOEnv):
 SUITES = {env_id: (spec.dim, spec.max_fes, spec.reward) for env_id, spec in registry.specs_of(__name__).items()}
 
 
-def suite(env_id: str, split: str = "train", difficulty: str = "easy", metabox_costs: bool = False):
+def suite(env_id: str, split: str = "train", difficulty: str = "easy", metabox_costs: bool = False,
+          bbob_strategy: str = "auto"):
     """`(env, params, fids)` for a registered RLEPSO id on one split of MetaBox's bbob suite."""
     from jppo.metabbo import bbob
 
     dim, max_fes, reward = SUITES[env_id]
     problems, fids = bbob.bbob_suite(dim, difficulty, split)
-    return RLEPSOEnv(reward=reward, metabox_costs=metabox_costs), RLEPSOParams(problem=problems, max_fes=max_fes), fids
+    env = RLEPSOEnv(reward=reward, metabox_costs=metabox_costs, bbob_strategy=bbob_strategy)
+    return env, RLEPSOParams(problem=problems, max_fes=max_fes), fids
 
 
 def baseline(env: RLEPSOEnv):
@@ -443,10 +447,10 @@ def baseline(env: RLEPSOEnv):
     return "plain PSO", PlainPSO(evaluate_fn=env.evaluate_fn), lambda key, obs: jnp.zeros(35, obs.dtype)
 
 
-def train_suite(env_id: str, difficulty: str = "easy", metabox_costs: bool = False):
+def train_suite(env_id: str, difficulty: str = "easy", metabox_costs: bool = False, bbob_strategy: str = "auto"):
     """`(env, params)` on the train split of `difficulty`: what `jppo.envs.make(env_id, difficulty=...,
-    metabox_costs=...)` gives."""
-    return suite(env_id, "train", difficulty, metabox_costs)[:2]
+    metabox_costs=..., bbob_strategy=...)` gives."""
+    return suite(env_id, "train", difficulty, metabox_costs, bbob_strategy)[:2]
 
 
 register_suites(SUITES, train_suite)

@@ -132,17 +132,23 @@ def cost_history(state) -> np.ndarray:
     return np.asarray(state.cost_log)[..., : int(lengths.flat[0])]
 
 
-def default_evaluate(problem, x):
+def bbob_evaluate(bias: bool = False, strategy: str = "auto") -> Callable:
+    """`evaluate_fn(problem, x)`: BBOB's f(x) - bias (the default: costs f(x) - f(x*) keep their float32
+    precision) or, with `bias`, f(x) as MetaBox's problems evaluate it (MetaBox's cost arithmetic:
+    eval(x) - optimum); a batch of problems evaluated as `strategy` says (`jppo.metabbo.bbob.STRATEGIES`)."""
     from jppo.metabbo import bbob
 
-    return bbob.evaluate(problem, x, bias=False)  # costs f(x) - f(x*) keep their float32 precision
+    return functools.partial(bbob.evaluate, bias=bias, strategy=bbob.check_strategy(strategy))
 
 
-def evaluate_with_bias(problem, x):
-    """f(x) with its bias, as MetaBox's problems evaluate (MetaBox's cost arithmetic: eval(x) - optimum)."""
+def check_bbob_strategy(strategy: str, evaluate_fn) -> None:
+    """A ValueError for an unknown `strategy`, or for one given with an `evaluate_fn` (which it would not reach)."""
     from jppo.metabbo import bbob
 
-    return bbob.evaluate(problem, x, bias=True)
+    bbob.check_strategy(strategy)
+    if strategy != "auto" and evaluate_fn is not None:
+        raise ValueError(f"bbob_strategy={strategy!r} picks how BBOB evaluates a batch of problems; give it or "
+                         f"evaluate_fn, not both")
 
 
 def select_problem(problem, key):
