@@ -62,7 +62,7 @@ def timings(batches, reps: int):
 
 def main(out_dir: Path, quick: bool):
     batches = (16,) if quick else (16, 256, 1024)
-    found = timings(batches, reps=3 if quick else 7)
+    found = timings(batches, reps=3 if quick else 5)
     ways = (*bbob.STRATEGIES, "select")
     rows = [(name, batch, *(f"{1e3 * found[name, batch, way]:.2f}" for way in ways),
              f"{found[name, batch, 'dense'] / found[name, batch, 'loop']:.1f}x")
@@ -70,7 +70,8 @@ def main(out_dir: Path, quick: bool):
     backend = jax.default_backend()
     notes = [f"Milliseconds per evaluation of {POINTS} points in {DIM}-D per problem (float32), median of rounds. "
              f"'auto' is what `evaluate` does by default on this backend ({backend}: "
-             f"{'loop' if backend == 'cpu' else 'dense'}).",
+             f"{'loop' if backend == 'cpu' else 'dense'}: the same operations once compiled, so the two columns differ "
+             f"by the machine's noise alone). The ways run in turn within each round.",
              f"Command: `python -m benchmarks.run bbob{' --quick' if quick else ''}`. {report.machine()}"]
     report.write(out_dir, "bbob", title=f"BBOB over a batch of problems: strategies on {backend}",
                  header=("batch", "problems", *(f"{w} ms" for w in ways), "dense / loop"), rows=rows, notes=notes)
