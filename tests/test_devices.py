@@ -171,3 +171,5 @@ def test_device_benchmark_smallest_setting_runs_without_tensorboardx_gymnasium_d
     assert (tmp_path / "device.png").is_file()
     assert "| 4 | 1 |" in text and "PPO update over samples" in text and "| RLEPSO | 4 |" in text
     assert "GLEET" in text  # a row: timed, or saying its module is missing
+    assert "failed" not in text  # a program that fails is its row's text, not an error: none may
+    assert "seeds x MetaBox's whole RLEPSO budget" in text
