@@ -201,7 +201,9 @@ def does_not_fit(trainer, num_seeds: int, placement: Placement, num_points: int 
         stats = trainer.run.lower(state, 1).compile().memory_analysis()
         one_seed = stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
     except Exception as err:  # the estimate's own program may not compile either
-        return DoesNotFit(f"{asked} do not fit in the memory of {where}; no estimate of what fits ({err})")
+        first_line = (str(err).splitlines() or [""])[0]
+        return DoesNotFit(f"{asked} do not fit in the memory of {where}; no estimate of what fits "
+                          f"({type(err).__name__}: {first_line})")
     per_env = one_seed / num_envs
     fits = int(memory // per_env) * len(devices)
     suggestion = (f"e.g. {fits // num_envs:,} seed(s) × {num_envs} envs" if fits >= num_envs else
