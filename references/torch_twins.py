@@ -58,26 +58,9 @@ class TNorm(nn.Module):
         return self.normalizer(x.transpose(1, 2)).transpose(1, 2)
 
 
-class TMHA(nn.Module):
-    def __init__(self, heads, dim_in, dim_embed):
-        super().__init__()
-        d = dim_embed // heads
-        self.W_query = nn.Parameter(torch.rand(heads, dim_in, d))
-        self.W_key = nn.Parameter(torch.rand(heads, dim_in, d))
-        self.W_val = nn.Parameter(torch.rand(heads, dim_in, d))
-        self.W_out = nn.Parameter(torch.rand(heads, d, dim_embed))
-        self.d = d
-
-    def forward(self, h, q=None):
-        q = h if q is None else q
-        Q = torch.einsum("bqi,hik->bhqk", q, self.W_query)
-        K = torch.einsum("bni,hik->bhnk", h, self.W_key)
-        V = torch.einsum("bni,hik->bhnk", h, self.W_val)
-        A = torch.softmax(torch.einsum("bhqk,bhnk->bhqn", Q, K) / math.sqrt(self.d), dim=-1)
-        return torch.einsum("bhqn,bhnk,hke->bqe", A, V, self.W_out)
-
-
 class TCompat(nn.Module):
+    """Scaled logits Q Kᵀ / √d per head, [H, B, Q, N] (MetaBox's MultiHeadCompat)."""
+
     def __init__(self, heads, dim_in, dim_embed):
         super().__init__()
         d = dim_embed // heads
@@ -90,6 +73,21 @@ class TCompat(nn.Module):
         Q = torch.einsum("bqi,hik->hbqk", q, self.W_query)
         K = torch.einsum("bni,hik->hbnk", h, self.W_key)
         return torch.einsum("hbqk,hbnk->hbqn", Q, K) / math.sqrt(self.d)
+
+
+class TMHA(TCompat):
+    """Multi-head attention: softmax of TCompat's logits over the keys, values, output projection."""
+
+    def __init__(self, heads, dim_in, dim_embed):
+        super().__init__(heads, dim_in, dim_embed)
+        self.W_val = nn.Parameter(torch.rand(heads, dim_in, self.d))
+        self.W_out = nn.Parameter(torch.rand(heads, self.d, dim_embed))
+
+    def forward(self, h, q=None):
+        q = h if q is None else q
+        A = torch.softmax(super().forward(q, h), dim=-1)
+        V = torch.einsum("bni,hik->hbnk", h, self.W_val)
+        return torch.einsum("hbqn,hbnk,hke->bqe", A, V, self.W_out)
 
 
 def t_ff(dim, hidden):
