@@ -10,11 +10,12 @@ envs in a list where compat goes through its `ParallelEnv` in dummy mode. Settin
 float32. Episodes are alternated compat/torch after one warm-up each; the figure is the median of
 per-pair ratios.
 
-With metaevobox importable (see references/metabox_dropin.py), a second table: MetaBox's own torch GLEET agent
-(`metaevobox.baseline.metabbo.gleet.GLEET`, its own `train_episode`) against the compat port
-(`compat.agents.GLEET`) on MetaBox's `GLEET_Optimizer` env, the same bbob-10D problem and seeds, float64,
-whole episodes (199 steps, 20 windows, 60 optimizer steps), alternated. The figure is the agent's time:
-episode time less the time spent inside the env's own `reset` / `step` (timed around each call).
+With metaevobox importable (see references/metabox_dropin.py), a second table: MetaBox's own torch agents
+(GLEET, RLDEAFL, SYMBOL from `metaevobox.baseline.metabbo`, their own `train_episode`) against the compat
+ports (`compat.agents`) on MetaBox's own optimizer envs (`GLEET_Optimizer`, ...), the same bbob-10D problem
+and seeds, float64, whole episodes, alternated. The figure is the agent's time: episode time less the time
+spent inside the env's own `reset` / `step` (timed around each call). That table alone, spliced into
+results/compat.md: `python -m benchmarks.bench_compat metabox [--quick]`.
 
 Torch runs with one intra-op thread: these networks are far too small to gain from more, and on a
 machine whose cores are busy with other work its thread pool stalls (on the 2-core machine of the
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 import time
 import types
@@ -90,19 +92,22 @@ def _one_setting(batch, dtype, reps, save_dir):
 
 
 class _EnvClock:
-    """Seconds spent inside the envs' reset/step (a class attribute: copies of the env add to it too)."""
+    """Seconds spent inside the envs' reset/step, and the steps taken (class attributes: copies of the env add to
+    them too)."""
 
     seconds = 0.0
+    steps = 0
 
 
 def _clocked(method):
-    """`method` with its time added to `_EnvClock.seconds`."""
+    """`method` with its time added to `_EnvClock.seconds` (and its calls, for `step`, to `_EnvClock.steps`)."""
     def timed(self, *a, **k):
         start = time.perf_counter()
         try:
             return method(self, *a, **k)
         finally:
             _EnvClock.seconds += time.perf_counter() - start
+            _EnvClock.steps += method.__name__ == "step"
 
     return timed
 
@@ -112,23 +117,28 @@ def _timed_env_class(base):
     return type("TimedEnv", (base,), {"reset": _clocked(base.reset), "step": _clocked(base.step)})
 
 
-def _gleet_vs_metabox(reps, save_dir):
-    """MetaBox's torch GLEET vs compat.agents.GLEET on GLEET_Optimizer: (rows, notes), or None without metaevobox."""
+# MetaBox's agents measured against their ports: name -> (its module in baseline/metabbo, its optimizer env's
+# module in environment/optimizer and class). A port not (yet) in compat.agents.PORTS is a row saying so.
+METABOX_AGENTS = {"GLEET": ("gleet", "gleet_optimizer", "GLEET_Optimizer"),
+                  "RLDEAFL": ("rldeafl", "rldeafl_optimizer", "RLDEAFL_Optimizer"),
+                  "SYMBOL": ("symbol", "symbol_optimizer", "SYMBOL_Optimizer")}
+METABOX_HEADER = ("agent, setting", "compat agent ms / episode", "torch agent ms / episode", "torch / compat (agent)",
+                  "torch / compat (whole)", "env ms compat / torch", "compat warm-up s")
+METABOX_HEADING = "MetaBox's torch agents vs the compat ports on MetaBox's own optimizer envs"
+
+
+def _metabox_configs(save_dir):
+    """MetaBox Configs (bbob-10D, difficult split, float64) for the torch and the compat side, and the first train
+    problem; None (and a line printed) without metaevobox."""
     import copy
     import sys
 
     try:
         from metaevobox import Config
-        from metaevobox.baseline.metabbo.gleet import GLEET as TorchGLEET
-        from metaevobox.environment.basic_environment import PBO_Env
-        from metaevobox.environment.optimizer.gleet_optimizer import GLEET_Optimizer
         from metaevobox.environment.problem.utils import construct_problem_set
     except Exception as err:  # noqa: BLE001  (metaevobox pulls in many packages)
-        print(f"GLEET vs MetaBox skipped: metaevobox does not import ({type(err).__name__}: {err})", flush=True)
+        print(f"MetaBox agents skipped: metaevobox does not import ({type(err).__name__}: {err})", flush=True)
         return None
-    from compat.agents import GLEET
-
-    dtype = torch.get_default_dtype()
     saved, sys.argv = sys.argv, sys.argv[:1]  # MetaBox's Config parses the command line (and makes torch float64)
     try:
         configs = [Config({"train_problem": "bbob-10D", "train_difficulty": "difficult", "device": "cpu", "seed": 0,
@@ -136,22 +146,53 @@ def _gleet_vs_metabox(reps, save_dir):
                            "agent_save_dir": f"{save_dir}/{side}/"}) for side in ("torch", "compat")]
     finally:
         sys.argv = saved
+    configs = [construct_problem_set(c)[0] for c in configs]
+    _, datasets = construct_problem_set(copy.copy(configs[0]))
+    return configs, datasets[0].data[0]
+
+
+def _port_vs_metabox(name, reps, save_dir):
+    """MetaBox's torch agent `name` vs compat's port on its own optimizer env: `(row, note)`; None without
+    metaevobox; a row that says so when compat has no port of it yet.
+
+    Both sides train whole episodes on the same bbob-10D problem with the same seeds, alternated after one
+    warm-up episode each, float64. Agent time = episode time less the time inside the env's reset/step.
+    """
+    import copy
+    import importlib
+
+    from compat.agents import PORTS
+    from references.metabox_mends import mend_rldeafl_for_numpy2
+
+    if name not in PORTS:
+        return (f"{name}: not measured (no port in compat.agents yet)", *["-"] * 6), None
+    dtype = torch.get_default_dtype()
+    made = _metabox_configs(save_dir)
+    if made is None:
+        return None
+    configs, problem = made
+    agent_module, optimizer_module, optimizer_class = METABOX_AGENTS[name]
     try:
-        configs = [construct_problem_set(c)[0] for c in configs]
-        _, datasets = construct_problem_set(copy.copy(configs[0]))
-        problem = datasets[0].data[0]
+        torch_class = getattr(importlib.import_module(f"metaevobox.baseline.metabbo.{agent_module}"), name)
+        optimizer = getattr(importlib.import_module(f"metaevobox.environment.optimizer.{optimizer_module}"),
+                            optimizer_class)
+        from metaevobox.environment.basic_environment import PBO_Env
+
+        mend_rldeafl_for_numpy2()  # MetaBox's RLDEAFL env under numpy 2 (references/metabox_mends.py)
         env_class = _timed_env_class(PBO_Env)
         with jax.enable_x64(True):
             torch.manual_seed(0)
-            agents = {"torch": TorchGLEET(configs[0]), "compat": GLEET(configs[1])}
+            agents = {"torch": torch_class(configs[0]), "compat": PORTS[name](configs[1])}
+            shape = {}
 
             def episode(side, seed):
-                env = env_class(copy.deepcopy(problem), GLEET_Optimizer(configs[0]))
-                _EnvClock.seconds = 0.0
+                env = env_class(copy.deepcopy(problem), optimizer(configs[0]))
+                _EnvClock.seconds, _EnvClock.steps = 0.0, 0
                 start = time.perf_counter()
                 _, info = agents[side].train_episode(envs=[env], seeds=[seed])
                 total = time.perf_counter() - start
                 assert info["learn_steps"] > 0
+                shape[side] = (_EnvClock.steps, info["learn_steps"])
                 return total, _EnvClock.seconds
 
             first = episode("compat", 0)[0]
@@ -166,20 +207,35 @@ def _gleet_vs_metabox(reps, save_dir):
     agent = {side: v[:, 0] - v[:, 1] for side, v in t.items()}
     ratio = agent["torch"] / agent["compat"]
     whole = t["torch"][:, 0] / t["compat"][:, 0]
-    rows = [(f"GLEET, 1 env, float64, {problem}", f"{1e3 * np.median(agent['compat']):.0f}",
-             f"{1e3 * np.median(agent['torch']):.0f}",
-             f"**{np.median(ratio):.2f}x** ({np.percentile(ratio, 25):.2f}-{np.percentile(ratio, 75):.2f})",
-             f"{np.median(whole):.2f}x", f"{1e3 * np.median(t['compat'][:, 1]):.0f} / {1e3 * np.median(t['torch'][:, 1]):.0f}",
-             f"{first:.1f}")]
-    print(f"GLEET: agent time compat {1e3 * np.median(agent['compat']):.0f} ms, torch {1e3 * np.median(agent['torch']):.0f} ms, "
+    row = (f"{name}, 1 env, float64, {problem}", f"{1e3 * np.median(agent['compat']):.0f}",
+           f"{1e3 * np.median(agent['torch']):.0f}",
+           f"**{np.median(ratio):.2f}x** ({np.percentile(ratio, 25):.2f}-{np.percentile(ratio, 75):.2f})",
+           f"{np.median(whole):.2f}x", f"{1e3 * np.median(t['compat'][:, 1]):.0f} / {1e3 * np.median(t['torch'][:, 1]):.0f}",
+           f"{first:.1f}")
+    print(f"{name}: agent time compat {1e3 * np.median(agent['compat']):.0f} ms, torch {1e3 * np.median(agent['torch']):.0f} ms, "
           f"torch/compat {np.median(ratio):.2f}x (whole episode {np.median(whole):.2f}x)", flush=True)
-    notes = [f"{reps} alternated pairs after one warm-up episode each. Agent time = episode time less the time inside "
-             f"the env's reset/step; ratio = torch agent time / compat agent time, median (IQR) of per-pair ratios; "
-             f"'whole' = the same ratio for whole episodes, env included. One episode: 199 env steps (100 particles), "
-             f"20 windows, 60 optimizer steps, MetaBox's GLEET settings (float64, n_step 10, K 3). "
-             f"torch side: metaevobox 2.0.2's own GLEET.train_episode with its ParallelEnv (dummy); compat side: "
-             f"compat.agents.GLEET with compat's ParallelEnv (dummy)."]
-    return rows, notes
+    note = (f"{name}: {reps} alternated pairs; one episode of MetaBox's {optimizer_class}: env steps / optimizer steps "
+            f"torch {shape['torch'][0]} / {shape['torch'][1]}, compat {shape['compat'][0]} / {shape['compat'][1]}; "
+            f"torch side metaevobox 2.0.2's own {name}.train_episode with its ParallelEnv (dummy), compat side "
+            f"compat.agents.{name} with compat's ParallelEnv (dummy).")
+    return row, note
+
+
+def metabox_section(quick: bool, save_dir):
+    """`(heading, header, rows, notes)` of the MetaBox agents' table, or None without metaevobox."""
+    rows, notes = [], []
+    for name in METABOX_AGENTS:
+        made = _port_vs_metabox(name, 3 if quick else 5, save_dir)
+        if made is None:
+            return None
+        rows.append(made[0])
+        notes += [made[1]] if made[1] else []
+    notes.append("Agent time = episode time less the time inside the env's reset/step; ratio = torch agent time / "
+                 "compat agent time, median (IQR) of per-pair ratios after one warm-up episode each; 'whole' = the same "
+                 "ratio for whole episodes, env included. Same problem, seeds and float64 on both sides (MetaBox's "
+                 "Config makes torch float64); MetaBox's RLDEAFL env steps under numpy 2 with "
+                 "references/metabox_mends.py's mend.")
+    return METABOX_HEADING, METABOX_HEADER, rows, notes
 
 
 def main(out_dir: Path, quick: bool):
@@ -199,7 +255,7 @@ def main(out_dir: Path, quick: bool):
             plot[f"torch\n{batch} env f{dtype[5:]}"] = torch_s
             print(f"batch {batch} {dtype}: compat {1e3 * np.median(compat_s):.1f} ms, torch {1e3 * np.median(torch_s):.1f} ms, "
                   f"torch/compat {np.median(ratios):.2f}x", flush=True)
-        gleet = _gleet_vs_metabox(3 if quick else 5, save_dir)
+        metabox = metabox_section(quick, save_dir)
     torch.set_num_threads(threads)
     notes.append(f"{reps} alternated pairs per setting after one warm-up episode each; ratio = torch time / compat time "
                  f"(> 1: compat is faster), median and IQR of the per-pair ratios. The compat warm-up column is its "
@@ -217,8 +273,24 @@ def main(out_dir: Path, quick: bool):
         title=f"train_episode, compat.PPO_Agent vs torch: {STEPS} steps, n_step {N_STEP}, K {K}",
         header=("setting", "compat ms / episode", "torch ms / episode", "torch / compat", "compat warm-up s"),
         rows=rows, notes=notes, plot=plot, ylabel="seconds per train_episode",
-        sections=[] if gleet is None else [(
-            "GLEET: MetaBox's torch agent vs compat.agents.GLEET on MetaBox's GLEET_Optimizer",
-            ("setting", "compat agent ms / episode", "torch agent ms / episode", "torch / compat (agent)",
-             "torch / compat (whole)", "env ms compat / torch", "compat warm-up s"), *gleet)],
+        sections=[] if metabox is None else [metabox],
     )
+
+
+def splice_metabox(out_dir: Path, quick: bool) -> None:
+    """Run the MetaBox agents' section alone (torch with one thread) and put it into `out_dir/compat.md`."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see the module docstring
+    with tempfile.TemporaryDirectory() as save_dir:
+        section = metabox_section(quick, save_dir)
+    torch.set_num_threads(threads)
+    if section is None:
+        raise SystemExit("metaevobox does not import: nothing measured")
+    heading, header, rows, notes = section
+    notes = notes + [report.machine(), "Measured apart from the rest of this file and spliced in: `python -m "
+                     "benchmarks.bench_compat metabox" + (" --quick`" if quick else "`")]
+    report.splice_section(out_dir / "compat.md", heading, header, rows, notes)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["metabox"]:
+    splice_metabox(Path(__file__).parent / "results", quick="--quick" in sys.argv[2:])

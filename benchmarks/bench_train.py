@@ -179,17 +179,7 @@ def splice_sweep(out_dir: Path, quick: bool) -> None:
     rows, notes = sweep_vs_sequential(quick)
     notes = notes + ["Measured apart from the rest of this file and spliced in (the other sections come from the "
                      "run named at the top)."]
-    lines = ["", f"## {SWEEP_HEADING}", "", "| " + " | ".join(SWEEP_HEADER) + " |", "|" + "---|" * len(SWEEP_HEADER)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows] + [""] + [f"{n}  " for n in notes]
-    path = out_dir / "train.md"
-    old = path.read_text().splitlines()
-    start = old.index(f"## {SWEEP_HEADING}") - 1 if f"## {SWEEP_HEADING}" in old else None
-    if start is None:  # before the figure
-        start = end = next(i for i, line in enumerate(old) if line.startswith("![train]")) - 1
-    else:
-        end = next((i - 1 for i in range(start + 2, len(old)) if old[i].startswith(("## ", "![train]"))), len(old))
-    path.write_text("\n".join(old[:start] + lines + old[end:]) + "\n")
-    print("\n".join(lines))
+    report.splice_section(out_dir / "train.md", SWEEP_HEADING, SWEEP_HEADER, rows, notes)
 
 
 def compile_probe(cache_dir: str) -> float:

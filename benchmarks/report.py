@@ -52,6 +52,20 @@ def write(out_dir: Path, name: str, *, title: str, header, rows, notes=(), plot=
     (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
+def splice_section(path: Path, heading: str, header, rows, notes) -> None:
+    """Put the section `## heading` (a table and notes, as `write` draws it) into the markdown file `path` in place
+    of its earlier version, or before the figure (the end without one); print it."""
+    lines = ["", f"## {heading}", "", *_table(header, rows), ""] + [f"{n}  " for n in notes]
+    old = path.read_text().splitlines()
+    if f"## {heading}" in old:
+        start = old.index(f"## {heading}") - 1
+        end = next((i - 1 for i in range(start + 2, len(old)) if old[i].startswith(("## ", "!["))), len(old))
+    else:
+        start = end = next((i - 1 for i, line in enumerate(old) if line.startswith("![")), len(old))
+    path.write_text("\n".join(old[:start] + lines + old[end:]) + "\n")
+    print("\n".join(lines))
+
+
 def _plain(x):
     if isinstance(x, dict):
         return {str(k): _plain(v) for k, v in x.items()}
