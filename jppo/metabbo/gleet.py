@@ -61,9 +61,9 @@ from flax import struct
 
 from jppo.envs.base import Box, default_float
 from jppo.metabbo import registry
-from jppo.metabbo.swarm import (InitDraws, SwarmEnv, bbob_evaluate, bounds, check_bbob_strategy, check_budget,
-                                cost_history, dim_of, max_generations, new_cost_log, register_suites, rollout,
-                                sample_init_draws, select_problem, uniform, update_bests, update_cost_log)
+from jppo.metabbo.swarm import (InitDraws, SwarmEnv, SwarmState, bbob_evaluate, bounds, check_bbob_strategy,
+                                check_budget, cost_history, initial_swarm, max_generations, register_suites, rollout,
+                                sample_init_draws, uniform, update_bests, update_cost_log)
 
 NUM_FEATURES = 9
 OBSERVATION_WIDTH = 3 * NUM_FEATURES
@@ -106,26 +106,14 @@ class StepDraws:
 
 
 @struct.dataclass
-class GLEETState:
-    problem: Any  # the problem of this episode (one of the suite)
-    optimum: jax.Array  # f* = f(shift)
-    position: jax.Array  # [NP, D]
-    velocity: jax.Array  # [NP, D]
-    cost: jax.Array  # [NP]  c(x) of the current positions
-    pbest_position: jax.Array  # [NP, D]
-    pbest_cost: jax.Array  # [NP]
-    gbest_position: jax.Array  # [D]
-    gbest_cost: jax.Array  # []
+class GLEETState(SwarmState):
+    """The swarm of `SwarmState`, GLEET's inertia and stagnation of the swarm, and its feature memories."""
+
     inertia: jax.Array  # [] w, as last used
-    stagnation: jax.Array  # [NP] s_i (float, as MetaBox)
     swarm_stagnation: jax.Array  # [] int32 s_g
     max_cost: jax.Array  # [] M, the initial best cost
     pbest_feature: jax.Array  # [NP, 9]
     gbest_feature: jax.Array  # [9]
-    fes: jax.Array  # [] int32
-    log_index: jax.Array  # [] int32, MetaBox's log_index
-    log_len: jax.Array  # [] int32, entries of cost_log in use
-    cost_log: jax.Array  # [capacity], NaN beyond log_len
 
 
 # ---------------------------------------------------------------- checks and draws
@@ -209,24 +197,17 @@ def observation(state: GLEETState, params: GLEETParams) -> jax.Array:
 
 
 def init_swarm(problem, draws: InitDraws, evaluate_fn, optimum_fn, params: GLEETParams) -> GLEETState:
-    """The initial swarm and feature memories from explicit draws (MetaBox's ``init_population``)."""
-    dtype = draws.position.dtype
-    n, dim = draws.position.shape
-    lb, ub, vmax = bounds(problem, dim, dtype)
-    optimum = jnp.asarray(optimum_fn(problem), dtype)
-    position = uniform(lb, ub, draws.position)
-    cost = jnp.asarray(evaluate_fn(problem, position), dtype) - optimum
-    best = jnp.argmin(cost)
-    zero, one = jnp.zeros((), jnp.int32), jnp.ones((), jnp.int32)
+    """The initial swarm (`swarm.initial_swarm`) and feature memories from explicit draws (MetaBox's
+    ``init_population``)."""
+    swarm = initial_swarm(problem, draws, evaluate_fn, optimum_fn, params)
+    dtype, (n, _) = draws.position.dtype, draws.position.shape
     state = GLEETState(
-        problem=problem, optimum=optimum, position=position, velocity=uniform(-vmax, vmax, draws.velocity),
-        cost=cost, pbest_position=position, pbest_cost=cost, gbest_position=position[best], gbest_cost=cost[best],
-        inertia=jnp.asarray(params.inertia, dtype), stagnation=jnp.zeros_like(cost), swarm_stagnation=zero,
-        max_cost=cost[best], pbest_feature=jnp.zeros((n, NUM_FEATURES), dtype),
-        gbest_feature=jnp.zeros((NUM_FEATURES,), dtype), fes=one * n, log_index=one, log_len=one,
-        cost_log=new_cost_log(cost[best], params),
+        **swarm, inertia=jnp.asarray(params.inertia, dtype), swarm_stagnation=jnp.zeros((), jnp.int32),
+        max_cost=swarm["gbest_cost"], pbest_feature=jnp.zeros((n, NUM_FEATURES), dtype),
+        gbest_feature=jnp.zeros((NUM_FEATURES,), dtype),
     )  # fmt: skip
     own = features(state, params)
+    best = jnp.argmin(state.cost)
     return state.replace(pbest_feature=own, gbest_feature=own[best])
 
 
@@ -313,13 +294,8 @@ class GLEETEnv(SwarmEnv):
             raise ValueError(f"{_expected_action(self.population_size)}; got shape {tuple(jnp.shape(action))}")
         check_action(action, self.population_size)
 
-    def reset(self, key, params: GLEETParams):
+    def check_params(self, params: GLEETParams) -> None:
         check_params(params, self.population_size)
-        problem_key, init_key = jax.random.split(key)
-        problem = select_problem(params.problem, problem_key)
-        draws = sample_init_draws(init_key, params.population_size, dim_of(problem))
-        state = self.init(problem, draws, params)
-        return self.observation(state, params), state
 
     def step(self, key, state: GLEETState, action, params: GLEETParams):
         self._check_action(action)  # before any work, so that a bad action fails fast

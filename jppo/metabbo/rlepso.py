@@ -86,9 +86,9 @@ from jax import lax
 
 from jppo.envs.base import Box, default_float
 from jppo.metabbo import registry
-from jppo.metabbo.swarm import (InitDraws, SwarmEnv, bbob_evaluate, bounds, check_bbob_strategy, check_budget,
-                                cost_history, dim_of, max_generations, new_cost_log, register_suites, rollout,
-                                sample_init_draws, select_problem, uniform, update_bests, update_cost_log)
+from jppo.metabbo.swarm import (InitDraws, SwarmEnv, SwarmState, bbob_evaluate, bounds, check_bbob_strategy,
+                                check_budget, cost_history, initial_swarm, max_generations, register_suites, rollout,
+                                sample_init_draws, uniform, update_bests, update_cost_log)
 
 ACTIONS_PER_GROUP = 7
 
@@ -122,21 +122,8 @@ class StepDraws:
 
 
 @struct.dataclass
-class RLEPSOState:
-    problem: Any  # the problem of this episode (one of the suite)
-    optimum: jax.Array  # f* = f(shift)
-    position: jax.Array  # [NP, D]
-    velocity: jax.Array  # [NP, D]
-    cost: jax.Array  # [NP]  c(x) of the current positions
-    pbest_position: jax.Array  # [NP, D]
-    pbest_cost: jax.Array  # [NP]
-    gbest_position: jax.Array  # [D]
-    gbest_cost: jax.Array  # []
-    stagnation: jax.Array  # [NP] generations since the particle's own cost last fell (float, as MetaBox)
-    fes: jax.Array  # [] int32
-    log_index: jax.Array  # [] int32, MetaBox's log_index
-    log_len: jax.Array  # [] int32, entries of cost_log in use
-    cost_log: jax.Array  # [capacity], NaN beyond log_len
+class RLEPSOState(SwarmState):
+    """The swarm of `SwarmState`; RLEPSO keeps nothing more."""
 
 
 # ---------------------------------------------------------------- sizes and checks
@@ -241,22 +228,8 @@ def fdr_velocity(state: RLEPSOState, draws: StepDraws):
 
 
 def init_swarm(problem, draws: InitDraws, evaluate_fn, optimum_fn, params: RLEPSOParams) -> RLEPSOState:
-    """The initial swarm from explicit draws (MetaBox's ``init_population``)."""
-    dtype = draws.position.dtype
-    dim = draws.position.shape[1]
-    lb, ub, vmax = bounds(problem, dim, dtype)
-    optimum = jnp.asarray(optimum_fn(problem), dtype)
-    position = uniform(lb, ub, draws.position)
-    velocity = uniform(-vmax, vmax, draws.velocity)
-    cost = jnp.asarray(evaluate_fn(problem, position), dtype) - optimum
-    best = jnp.argmin(cost)
-    one = jnp.ones((), jnp.int32)
-    return RLEPSOState(
-        problem=problem, optimum=optimum, position=position, velocity=velocity, cost=cost,
-        pbest_position=position, pbest_cost=cost, gbest_position=position[best], gbest_cost=cost[best],
-        stagnation=jnp.zeros_like(cost), fes=one * params.population_size, log_index=one, log_len=one,
-        cost_log=new_cost_log(cost[best], params),
-    )  # fmt: skip
+    """The initial swarm from explicit draws (MetaBox's ``init_population``; `swarm.initial_swarm`)."""
+    return RLEPSOState(**initial_swarm(problem, draws, evaluate_fn, optimum_fn, params))
 
 
 def pso_step(state: RLEPSOState, action, draws: StepDraws, evaluate_fn, params: RLEPSOParams,
@@ -393,13 +366,8 @@ class RLEPSOEnv(SwarmEnv):
             return new_state, relative_improvement(state.gbest_cost, new_state.gbest_cost, initial), terminated
         return new_state, sign, terminated
 
-    def reset(self, key, params: RLEPSOParams):
+    def check_params(self, params: RLEPSOParams) -> None:
         check_params(params, self.n_groups)
-        problem_key, init_key = jax.random.split(key)
-        problem = select_problem(params.problem, problem_key)
-        draws = sample_init_draws(init_key, params.population_size, dim_of(problem))
-        state = self.init(problem, draws, params)
-        return self.observation(state, params), state
 
     def step(self, key, state: RLEPSOState, action, params: RLEPSOParams):
         draws = sample_step_draws(key, params.population_size, state.position.shape[1], state.position.dtype)

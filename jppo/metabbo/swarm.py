@@ -2,8 +2,8 @@ r"""Pieces the particle-swarm environments (RLEPSO, GLEET) share: bounds, the in
 problem suites, MetaBox's cost log and a scanned rollout.
 
 Params objects here are any with `problem`, `max_fes`, `population_size`, `n_logpoint` and
-`log_interval` (= max_fes // n_logpoint); states any with `gbest_cost`, `fes`, `log_index`,
-`log_len` and `cost_log`.
+`log_interval` (= max_fes // n_logpoint); states are `SwarmState`s (each env's state subclasses it
+with the fields only it keeps).
 
 MetaBox's cost log (``optimizer.cost``): c(gbest) of the initial swarm, then c(gbest) appended after
 a step whenever fes ≥ log_index · log_interval (log_index then + 1, at most once a step); when the
@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +32,49 @@ class InitDraws:
 
     position: jax.Array
     velocity: jax.Array
+
+
+@struct.dataclass
+class SwarmState:
+    """What every swarm env keeps: the episode's problem, the swarm and its bests, the budget spent and
+    MetaBox's cost log."""
+
+    problem: Any  # the problem of this episode (one of the suite)
+    optimum: jax.Array  # f* = f(shift)
+    position: jax.Array  # [NP, D]
+    velocity: jax.Array  # [NP, D]
+    cost: jax.Array  # [NP]  c(x) of the current positions
+    pbest_position: jax.Array  # [NP, D]
+    pbest_cost: jax.Array  # [NP]
+    gbest_position: jax.Array  # [D]
+    gbest_cost: jax.Array  # []
+    stagnation: jax.Array  # [NP] generations since the particle's own cost last fell (float, as MetaBox)
+    fes: jax.Array  # [] int32
+    log_index: jax.Array  # [] int32, MetaBox's log_index
+    log_len: jax.Array  # [] int32, entries of cost_log in use
+    cost_log: jax.Array  # [capacity], NaN beyond log_len
+
+
+def initial_swarm(problem, draws: InitDraws, evaluate_fn, optimum_fn, params) -> dict:
+    """The fields of `SwarmState` at reset, from explicit draws (MetaBox's ``init_population``):
+
+        x = lb + (ub - lb) u,   v = -v_max + 2 v_max u',   c(x) = f(x) - f*,
+        pbest = x, gbest = argmin c(x), s = 0, fes = NP, cost log = [c(gbest)]
+    """
+    dtype = draws.position.dtype
+    n, dim = draws.position.shape
+    lb, ub, vmax = bounds(problem, dim, dtype)
+    optimum = jnp.asarray(optimum_fn(problem), dtype)
+    position = uniform(lb, ub, draws.position)
+    cost = jnp.asarray(evaluate_fn(problem, position), dtype) - optimum
+    best = jnp.argmin(cost)
+    one = jnp.ones((), jnp.int32)
+    return dict(
+        problem=problem, optimum=optimum, position=position, velocity=uniform(-vmax, vmax, draws.velocity),
+        cost=cost, pbest_position=position, pbest_cost=cost, gbest_position=position[best], gbest_cost=cost[best],
+        stagnation=jnp.zeros_like(cost), fes=one * n, log_index=one, log_len=one,
+        cost_log=new_cost_log(cost[best], params),
+    )  # fmt: skip
 
 
 def dim_of(problem) -> int:
@@ -170,6 +214,19 @@ class SwarmEnv(Environment):
             return super().batch_params(params, num_envs)
         index = np.arange(num_envs) % n
         return params.replace(problem=jax.tree.map(lambda leaf: jnp.asarray(leaf)[index], params.problem))
+
+    def check_params(self, params) -> None:
+        """A ValueError for params this env cannot run (each env says what it needs)."""
+        raise NotImplementedError
+
+    def reset(self, key, params):
+        """Draw the episode's problem from the suite, then the initial swarm (`self.init`)."""
+        self.check_params(params)
+        problem_key, init_key = jax.random.split(key)
+        problem = select_problem(params.problem, problem_key)
+        draws = sample_init_draws(init_key, params.population_size, dim_of(problem))
+        state = self.init(problem, draws, params)
+        return self.observation(state, params), state
 
     def num_problems(self, params) -> int | None:
         """N for a suite (`shift` [N, D]), None for a single problem (`shift` [D])."""
