@@ -13,8 +13,8 @@ One module per role:
     layers       torch-style layers and init: torch_linear, norms, FeedForward, EmbeddingNet, ...
     attention    multi-head attention, encoder layers
     acting       the action an actor scores: its sample (drawn with `key=`) or the one it is given
-    gleet, rlepso, rldas, l2t, rldeafl
-                 each agent's actor and critic
+    gleet, rlepso, rldas, l2t, rldeafl, symbol
+                 each agent's actor and critic (symbol: also its grammar and the recorded UpdateRule)
     state_dict   `load_state_dict(module, state_dict, prefix='')`: a torch `state_dict()` (tensors
                  or numpy arrays) under MetaBox's own names (`encoder.0.MHA_sublayer.MHA.W_query`,
                  `_Actor__mu_net.net.layer0-linear.weight`, ...); `state_dict(module)`, its inverse
@@ -42,6 +42,7 @@ from jppo.metabbo.networks.layers import (
     EmbeddingNet,
     FeedForward,
     InstanceNorm1d,
+    LSTM,
     Normalization,
     PositionalEncoding,
     SkipConnection,
@@ -50,12 +51,13 @@ from jppo.metabbo.networks.layers import (
 from jppo.metabbo.networks.rldas import RLDASActor, RLDASCritic, rldas_observation
 from jppo.metabbo.networks.rldeafl import RLDEAFLActor, RLDEAFLCritic, RLDEAFLFeatureExtractor, encode_cost
 from jppo.metabbo.networks.rlepso import RLEPSOActor, RLEPSOCritic
+from jppo.metabbo.networks.symbol import SYMBOLActor, SYMBOLCritic, UpdateRule
 from jppo.metabbo.networks.state_dict import StateDictError, load_state_dict, state_dict, torch_layout
 
 __all__ = [
     "ACTIVATIONS", "MLP", "BoundedGaussianActor", "bounded_normal", "chosen_action",
     "TorchCategorical", "torch_categorical",
-    "BatchNorm1d", "EmbeddingNet", "FeedForward", "InstanceNorm1d", "Normalization", "PositionalEncoding",
+    "BatchNorm1d", "EmbeddingNet", "FeedForward", "InstanceNorm1d", "LSTM", "Normalization", "PositionalEncoding",
     "SkipConnection", "torch_linear",
     "FFandNormsubLayer", "MultiHeadAttention", "MultiHeadAttentionLayerforCritic", "MultiHeadAttentionsubLayer",
     "MultiHeadCompat", "MultiHeadEncoder",
@@ -64,5 +66,6 @@ __all__ = [
     "L2TActor", "L2TCritic",
     "RLDASActor", "RLDASCritic", "rldas_observation",
     "RLDEAFLActor", "RLDEAFLCritic", "RLDEAFLFeatureExtractor", "encode_cost",
+    "SYMBOLActor", "SYMBOLCritic", "UpdateRule",
     "StateDictError", "load_state_dict", "state_dict", "torch_layout",
 ]

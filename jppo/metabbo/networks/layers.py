@@ -2,7 +2,7 @@
 
 `torch_linear` is `nn.Linear` with torch's initialisation; the norms are torch's `BatchNorm1d`,
 `InstanceNorm1d` and MetaBox's `Normalization`; `FeedForward`, `SkipConnection`, `EmbeddingNet` and
-`PositionalEncoding` are MetaBox's. Each module's `_torch_layout()` lists its tensors under the names
+`PositionalEncoding` are MetaBox's; `LSTM` is torch's `nn.LSTM` (SYMBOL's). Each module's `_torch_layout()` lists its tensors under the names
 its torch twin gives them (`jppo.metabbo.networks.state_dict`).
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 from flax import nnx
 
 from jppo.envs.base import default_float
-from jppo.networks import MLP, linear
+from jppo.networks import MLP, linear, torch_uniform
 
 
 def torch_linear(n_in: int, n_out: int, *, bias: bool = True, rngs: nnx.Rngs) -> nnx.Linear:
@@ -191,3 +191,51 @@ class PositionalEncoding(nnx.Module):
 
     def _torch_layout(self):
         return [("encoding", self.table)]
+
+
+class LSTM(nnx.Module):
+    r"""torch's `nn.LSTM(input_size, hidden_size, num_layers, batch_first=True)`, one time step at a time.
+
+    Layer l (input u = x for l = 0, else the layer below's h), gates in torch's order i, f, g, o:
+
+        [i, f, g, o] = u W_ihᵀ + b_ih + h W_hhᵀ + b_hh
+        c' = σ(f) ⊙ c + σ(i) ⊙ tanh(g),   h' = σ(o) ⊙ tanh(c')
+
+    Weights as torch stores them (`weight_ih_l{l}` [4H, in], `weight_hh_l{l}` [4H, H], `bias_ih_l{l}`,
+    `bias_hh_l{l}` [4H]), all drawn U(-1/√H, 1/√H) as torch does. `step(x, h, c)` takes x [B, in]
+    and the states h, c [num_layers, B, H], and returns `(h'[-1], h', c')`.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, *, rngs: nnx.Rngs):
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+        dtype, init = default_float(), torch_uniform(hidden_size)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        for layer in range(num_layers):
+            n_in = input_size if layer == 0 else hidden_size
+            for name, shape in ((f"weight_ih_l{layer}", (4 * hidden_size, n_in)),
+                                (f"weight_hh_l{layer}", (4 * hidden_size, hidden_size)),
+                                (f"bias_ih_l{layer}", (4 * hidden_size,)), (f"bias_hh_l{layer}", (4 * hidden_size,))):
+                setattr(self, name, nnx.Param(init(rngs.params(), shape, dtype)))
+
+    def step(self, x, h, c):
+        """One time step: x [B, input_size], h, c [num_layers, B, H] → `(output [B, H], h', c')`."""
+        if x.ndim != 2 or x.shape[-1] != self.input_size:
+            raise ValueError(f"LSTM input must have shape [batch, {self.input_size}], got {tuple(x.shape)}")
+        hs, cs, u = [], [], x
+        for layer in range(self.num_layers):
+            gates = (u @ self._weight("weight_ih", layer).T + self._weight("bias_ih", layer)
+                     + h[layer] @ self._weight("weight_hh", layer).T + self._weight("bias_hh", layer))
+            i, f, g, o = jnp.split(gates, 4, axis=-1)
+            c_new = jax.nn.sigmoid(f) * c[layer] + jax.nn.sigmoid(i) * jnp.tanh(g)
+            u = jax.nn.sigmoid(o) * jnp.tanh(c_new)
+            hs.append(u)
+            cs.append(c_new)
+        return u, jnp.stack(hs), jnp.stack(cs)
+
+    def _weight(self, name, layer):
+        return getattr(self, f"{name}_l{layer}")[...]
+
+    def _torch_layout(self):
+        return [(f"{name}_l{layer}", getattr(self, f"{name}_l{layer}")) for layer in range(self.num_layers)
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
