@@ -13,7 +13,7 @@ One module per role:
     layers       torch-style layers and init: torch_linear, norms, FeedForward, EmbeddingNet, ...
     attention    multi-head attention, encoder layers
     acting       the action an actor scores: its sample (drawn with `key=`) or the one it is given
-    gleet, rlepso, rldas, l2t, rldeafl, symbol
+    gleet, rlepso, rldas, l2t, rldeafl, symbol, rlemmo
                  each agent's actor and critic (symbol: also its grammar and the recorded UpdateRule)
     state_dict   `load_state_dict(module, state_dict, prefix='')`: a torch `state_dict()` (tensors
                  or numpy arrays) under MetaBox's own names (`encoder.0.MHA_sublayer.MHA.W_query`,
@@ -50,6 +50,7 @@ from jppo.metabbo.networks.layers import (
 )
 from jppo.metabbo.networks.rldas import RLDASActor, RLDASCritic, rldas_observation
 from jppo.metabbo.networks.rldeafl import RLDEAFLActor, RLDEAFLCritic, RLDEAFLFeatureExtractor, encode_cost
+from jppo.metabbo.networks.rlemmo import RLEMMOActor, RLEMMOCritic, rlemmo_networks
 from jppo.metabbo.networks.rlepso import RLEPSOActor, RLEPSOCritic
 from jppo.metabbo.networks.symbol import SYMBOLActor, SYMBOLCritic, UpdateRule
 from jppo.metabbo.networks.state_dict import StateDictError, load_state_dict, state_dict, torch_layout
@@ -66,6 +67,7 @@ __all__ = [
     "L2TActor", "L2TCritic",
     "RLDASActor", "RLDASCritic", "rldas_observation",
     "RLDEAFLActor", "RLDEAFLCritic", "RLDEAFLFeatureExtractor", "encode_cost",
+    "RLEMMOActor", "RLEMMOCritic", "rlemmo_networks",
     "SYMBOLActor", "SYMBOLCritic", "UpdateRule",
     "StateDictError", "load_state_dict", "state_dict", "torch_layout",
 ]
