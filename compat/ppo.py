@@ -221,6 +221,11 @@ class PPO_Agent(Basic_Agent):
     def _get_critic(self, state):
         return self._fns()["value"](self._current_params(), state)
 
+    def _rollout_action(self, state):
+        """The action `rollout_episode` takes at `state`: the actor's sample. A port whose MetaBox agent
+        acts otherwise when it rolls out overrides this (RLEMMO: the most probable operator)."""
+        return self._get_action(state)[0]
+
     def _set_train(self):
         pass
 
@@ -416,7 +421,7 @@ class PPO_Agent(Basic_Agent):
         self._live = self._params()
         try:
             while not done:
-                action = self._get_action(self._trans_state(state))[0]
+                action = self._rollout_action(self._trans_state(state))
                 state, reward, dones, _ = adapter.step(self._trans_action(action))
                 total += float(reward[0])
                 done = bool(dones[0])

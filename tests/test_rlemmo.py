@@ -162,3 +162,151 @@ def test_metabox_rlemmo_networks_load_and_agree(n_layers, normalization):
     print(f"MetaBox RLEMMO ({n_layers} layer(s), {normalization}): max |diff| {max(diffs):.3g}")
     assert max(diffs) < TOL
     assert np.array_equal(actor(jnp.asarray(x), sampling=False)[0], t_greedy.numpy())
+
+
+# --------------------------------------------------------------------------- the port
+
+
+def config(tmp_path, **changes):
+    values = dict(device="cpu", agent_save_dir=str(tmp_path / "agents"), train_name="run", seed=0, end_mode="step",
+                  save_interval=10**9, max_learning_step=10**9, no_tb=True, full_meta_data=False)
+    values.update(changes)
+    return types.SimpleNamespace(**values)
+
+
+def converted(tmp_path, agent_name, file=None, **networks):
+    """The .npz `python -m compat.convert_checkpoint` writes for a stand-in MetaBox agent of class `agent_name`."""
+    from compat.convert_checkpoint import agent_weights
+    from jppo.metabbo.metabox_checkpoint import write_weights
+
+    agent = type(agent_name, (), {})()
+    agent.network, agent.config, agent.learning_time = list(networks), types.SimpleNamespace(lr_actor=5e-4), 7
+    for name, net in networks.items():
+        setattr(agent, name, net)
+    path = tmp_path / (file or f"{agent_name}.npz")
+    write_weights(path, agent_weights(agent))
+    return path
+
+
+def test_port_sets_metaboxs_config_values_and_name(tmp_path):
+    from compat.agents import PORTS, RLEMMO
+
+    cfg = config(tmp_path)
+    agent = RLEMMO(cfg)
+    assert PORTS["RLEMMO"] is RLEMMO and str(agent) == "RLEMMO" and agent.config is cfg
+    expected = dict(optimizer="Adam", lr_actor=5e-4, lr_critic=5e-4, lr_scheduler="ExponentialLR", embedding_dim=64,
+                    encoder_head_num=4, n_encode_layers=1, normalization="layer", hidden_dim=64, hidden_dim1_actor=16,
+                    hidden_dim2_actor=8, hidden_dim1_critic=16, hidden_dim2_critic=8, gamma=0.99, n_step=10,
+                    K_epochs=3, eps_clip=0.1, lr_decay=0.9862327, max_grad_norm=0.1)
+    assert {k: getattr(cfg, k) for k in expected} == expected
+    assert (agent.gamma, agent.n_step, agent.K_epochs, agent.eps_clip, agent.max_grad_norm) == (0.99, 10, 3, 0.1, 0.1)
+    assert (agent.output_dim, agent.global_dim, agent.local_dim, agent.ind_dim) == (5, 5, 5, 12)
+    assert agent.optimizer.learning_rates() == {"actor": 5e-4, "critic": 5e-4}
+    assert cfg.agent_save_dir == os.path.join(str(tmp_path / "agents"), "RLEMMO", "run")
+    assert os.path.isfile(os.path.join(cfg.agent_save_dir, "checkpoint-0.pkl"))
+    assert N.torch_layout(agent.actor)["decoder.net.layer2-linear.weight"] == (5, 8)
+
+
+def test_twin_weights_convert_load_and_give_the_twins_outputs_through_the_hooks(tmp_path):
+    from compat.agents import RLEMMO
+
+    torch.manual_seed(5)
+    actor, critic = TR.TRLEMMOActor().double(), TR.t_rlemmo_critic().double()
+    agent = RLEMMO.from_metabox(str(converted(tmp_path, "RLEMMO", actor=actor, critic=critic)), config(tmp_path))
+    x, a = rlemmo_state(4, 10, seed=6), rlemmo_actions(4, 10, seed=7)
+    with torch.no_grad():
+        t_logp, t_ent, t_value = TR.t_rlemmo_outputs(actor, critic, torch.tensor(x), a)
+    s = agent._trans_state(x)
+    _, logp, ent = agent._get_action(s, fixed_action=jnp.asarray(a))
+    nets = {"actor": agent.actor, "critic": agent.critic}
+    e_logp, e_ent, e_value = agent._evaluate(nets, s, jnp.asarray(a))
+    diffs = [max_diff(logp, t_logp), max_diff(ent, t_ent), max_diff(agent._get_critic(s), t_value),
+             max_diff(e_logp, t_logp), max_diff(e_ent, t_ent), max_diff(e_value, t_value)]
+    print(f"RLEMMO port with the twins' converted weights: max |diff| {max(diffs):.3g}")
+    assert max(diffs) < TOL and agent.learning_time == 0
+    clone = pickle.loads(pickle.dumps(agent, -1))
+    assert np.array_equal(clone._get_action(s, fixed_action=jnp.asarray(a))[1], logp)
+
+
+def test_bad_weights_name_both_agents_or_every_name_and_shape_and_change_nothing(tmp_path):
+    from compat.agents import RLEMMO, WeightsMismatch
+    from references import torch_twins as T
+
+    agent = RLEMMO(config(tmp_path))
+    before = {n: N.state_dict(getattr(agent, n)) for n in agent.network}
+    torch.manual_seed(0)
+    gleet = converted(tmp_path, "GLEET", actor=T.TGLEETActor().double(), critic=T.TGLEETCritic().double())
+    with pytest.raises(WeightsMismatch, match=r"MetaBox's GLEET weights; they do not load into the RLEMMO port"):
+        agent.load_metabox(gleet)
+    small = converted(tmp_path, "RLEMMO", "small.npz", actor=TR.TRLEMMOActor(emb=16, hidden=16).double(),
+                      critic=TR.t_rlemmo_critic(16).double())
+    with pytest.raises(WeightsMismatch) as err:
+        agent.load_metabox(small)
+    msg = str(err.value)
+    assert "network 'actor'" in msg and "network 'critic'" in msg
+    for line in ("embedder_1.embedder.weight: expected (32, 10), got (8, 10)",
+                 "encoder.0.MHA_sublayer.MHA.W_query: expected (4, 64, 16), got (4, 16, 4)",
+                 "encoder.0.FFandNorm_sublayer.FF.0.weight: expected (64, 64), got (16, 16)",
+                 "decoder.net.layer0-linear.weight: expected (16, 64), got (16, 16)",
+                 "value_head.net.layer0-linear.weight: expected (16, 64), got (16, 16)"):
+        assert line in msg, line
+    for n in agent.network:
+        assert all(np.array_equal(v, N.state_dict(getattr(agent, n))[k]) for k, v in before[n].items()), n
+
+
+class NicheEnv:
+    """RLEMMO-shaped: state [NP, 22], action [NP] operator indices 0..4; pr, sr and (full_meta_data)
+    meta_X, meta_Cost, meta_Pr, meta_Sr as MetaBox's RLEMMO_Optimizer keeps them."""
+
+    def __init__(self, n=6, steps=3):
+        self.n, self.steps = n, steps
+
+    def seed(self, s):
+        self.rng = np.random.default_rng(s)
+
+    def _state(self):
+        return self.rng.uniform(0, 1, (self.n, 22))
+
+    def reset(self):
+        self.t, self.fes, self.cost, self.pr, self.sr = 0, 0, [1.0], [np.zeros(5)], [np.zeros(5)]
+        self.meta_X, self.meta_Cost, self.meta_Pr, self.meta_Sr = [], [], [], []
+        return self._state()
+
+    def step(self, action):
+        action = np.asarray(action)
+        assert action.shape == (self.n,) and set(np.unique(action)) <= set(range(5)), action
+        self.t += 1
+        self.fes += self.n
+        self.cost.append(self.cost[-1] * 0.9)
+        self.pr.append(np.full(5, self.t / self.steps))
+        self.sr.append(np.zeros(5))
+        for k in ("X", "Cost", "Pr", "Sr"):
+            getattr(self, f"meta_{k}").append(self.t)
+        return self._state(), float(np.mean(action == 2)), self.t >= self.steps, {}
+
+
+def test_port_trains_both_networks_at_any_batch_size_pickles_and_rolls_out_greedily(tmp_path):
+    """compat's loop with the shared trunk: the actor and the critic learn, with one env in the batch too
+    (where MetaBox's RLEMMO loop squeezes the action and its ParallelEnv refuses it); rollouts take the
+    argmax operators, so a pickled copy rolls out alike, and report pr, sr and the metadata."""
+    from compat.agents import RLEMMO
+
+    agent = RLEMMO(config(tmp_path, full_meta_data=True))
+    before = {n: N.state_dict(getattr(agent, n)) for n in agent.network}
+    for batch in (2, 1):
+        ended, info = agent.train_episode([NicheEnv() for _ in range(batch)], seeds=list(range(1, batch + 1)))
+        assert not ended and len(info["return"]) == batch
+    assert info["learn_steps"] == agent.learning_time == 6
+    for n in agent.network:
+        assert any(not np.array_equal(v, N.state_dict(getattr(agent, n))[k]) for k, v in before[n].items()), n
+    out = pickle.loads(pickle.dumps(agent, -1)).rollout_episode(NicheEnv(), seed=4)
+    assert np.isfinite(out["return"]) and len(out["cost"]) == 4 and out["fes"] == 18
+    assert len(out["pr"]) == len(out["sr"]) == 4 and out["pr"][-1][0] == 1.0
+    assert out["metadata"] == {"X": [1, 2, 3], "Cost": [1, 2, 3], "Pr": [1, 2, 3], "Sr": [1, 2, 3]}
+    env = NicheEnv()
+    again = copy.deepcopy(agent).rollout_episode(env, seed=4)
+    assert again["return"] == out["return"]
+    env.seed(4)
+    state = env.reset()  # the first action the rollout took: the argmax of the actor's probabilities
+    dist, _ = agent.actor.distribution(jnp.asarray(state[None]))
+    assert np.array_equal(agent._rollout_action(agent._trans_state(state[None])), np.argmax(dist.probs, -1))

@@ -1,6 +1,6 @@
 """MetaBox's own PPO agents (metaevobox 2.0.2) ported onto `compat.ppo.PPO_Agent`.
 
-    from compat.agents import GLEET, RLEPSO, RLDAS, L2T, RLDEAFL
+    from compat.agents import GLEET, RLEPSO, RLDAS, L2T, RLDEAFL, RLEMMO
     agent = GLEET(config)                                  # MetaBox's config values, NNX networks
     agent = GLEET.from_metabox("GLEET.npz", config)        # MetaBox's trained weights (compat.convert_checkpoint)
 
@@ -13,8 +13,9 @@ from compat.agents.gleet import GLEET
 from compat.agents.l2t import L2T
 from compat.agents.rldas import RLDAS
 from compat.agents.rldeafl import RLDEAFL
+from compat.agents.rlemmo import RLEMMO
 from compat.agents.rlepso import RLEPSO
 
-PORTS = {"GLEET": GLEET, "RLEPSO": RLEPSO, "RLDAS": RLDAS, "L2T": L2T, "RLDEAFL": RLDEAFL}
+PORTS = {"GLEET": GLEET, "RLEPSO": RLEPSO, "RLDAS": RLDAS, "L2T": L2T, "RLDEAFL": RLDEAFL, "RLEMMO": RLEMMO}
 
-__all__ = ["GLEET", "L2T", "RLDAS", "RLDEAFL", "RLEPSO", "PORTS", "MetaBoxPort", "WeightsMismatch"]
+__all__ = ["GLEET", "L2T", "RLDAS", "RLDEAFL", "RLEMMO", "RLEPSO", "PORTS", "MetaBoxPort", "WeightsMismatch"]
