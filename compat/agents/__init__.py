@@ -1,6 +1,6 @@
 """MetaBox's own PPO agents (metaevobox 2.0.2) ported onto `compat.ppo.PPO_Agent`.
 
-    from compat.agents import GLEET, RLEPSO, RLDAS, L2T, RLDEAFL, RLEMMO
+    from compat.agents import GLEET, RLEPSO, RLDAS, L2T, RLDEAFL, RLEMMO, SYMBOL
     agent = GLEET(config)                                  # MetaBox's config values, NNX networks
     agent = GLEET.from_metabox("GLEET.npz", config)        # MetaBox's trained weights (compat.convert_checkpoint)
 
@@ -15,7 +15,8 @@ from compat.agents.rldas import RLDAS
 from compat.agents.rldeafl import RLDEAFL
 from compat.agents.rlemmo import RLEMMO
 from compat.agents.rlepso import RLEPSO
+from compat.agents.symbol import SYMBOL
 
-PORTS = {"GLEET": GLEET, "RLEPSO": RLEPSO, "RLDAS": RLDAS, "L2T": L2T, "RLDEAFL": RLDEAFL, "RLEMMO": RLEMMO}
+PORTS = {"GLEET": GLEET, "RLEPSO": RLEPSO, "RLDAS": RLDAS, "L2T": L2T, "RLDEAFL": RLDEAFL, "RLEMMO": RLEMMO, "SYMBOL": SYMBOL}
 
-__all__ = ["GLEET", "L2T", "RLDAS", "RLDEAFL", "RLEMMO", "RLEPSO", "PORTS", "MetaBoxPort", "WeightsMismatch"]
+__all__ = ["GLEET", "L2T", "RLDAS", "RLDEAFL", "RLEMMO", "RLEPSO", "SYMBOL", "PORTS", "MetaBoxPort", "WeightsMismatch"]
