@@ -55,11 +55,12 @@ def _optimizer_class(name):
     from metaevobox.environment.optimizer.rldas_optimizer import RLDAS_Optimizer
     from metaevobox.environment.optimizer.l2t_optimizer import L2T_Optimizer
     from metaevobox.environment.optimizer.rlepso_optimizer import RLEPSO_Optimizer
+    from metaevobox.environment.optimizer.symbol_optimizer import SYMBOL_Optimizer
 
     from references.metabox_mended_optimizers import RLDEAFL_Optimizer  # MetaBox's, mended for numpy 2
 
     return {"GLEET": GLEET_Optimizer, "RLEPSO": RLEPSO_Optimizer, "RLDAS": RLDAS_Optimizer,
-            "L2T": L2T_Optimizer, "RLDEAFL": RLDEAFL_Optimizer}[name]
+            "L2T": L2T_Optimizer, "RLDEAFL": RLDEAFL_Optimizer, "SYMBOL": SYMBOL_Optimizer}[name]
 
 
 def _config(suite="bbob-10D", **values):

@@ -314,15 +314,15 @@ def torch_float64():
 @pytest.mark.metabox
 @needs_source
 def test_metabox_get_mask_agrees_on_trees_the_port_draws(x64):
-    """MetaBox's own `get_mask` on every prefix of 64 rules drawn by a random-weight SYMBOLActor."""
+    """MetaBox's own `get_mask` on every prefix of 32 rules drawn by a random-weight SYMBOLActor."""
     mb = metabbo_agent_module("symbol")
     if mb is None:
         pytest.skip(SKIP_REASON)
     tokenizer = mb.MyTokenizer()
     actor = SYMBOLActor(rngs=nnx.Rngs(7))
-    rule = actor(np.random.default_rng(7).uniform(-1, 1, (64, 9)), key=jax.random.key(7))[0]
+    rule = actor(np.random.default_rng(7).uniform(-1, 1, (32, 9)), key=jax.random.key(7))[0]
     tokens, slots, masks, valid = (np.asarray(getattr(rule, f)) for f in ("tokens", "positions", "masks", "valid"))
-    seqs = torch.full((64, 63), -1, dtype=torch.long)
+    seqs = torch.full((32, 63), -1, dtype=torch.long)
     for t in range(63):
         live = np.flatnonzero(valid[:, t])
         if not live.size:
@@ -330,7 +330,7 @@ def test_metabox_get_mask_agrees_on_trees_the_port_draws(x64):
         theirs = mb.get_mask(seqs[live], tokenizer, torch.tensor(slots[live, t]), 6).numpy() > 0
         np.testing.assert_array_equal(theirs, masks[live, t], err_msg=f"step {t}")
         seqs[live, slots[live, t]] = torch.tensor(tokens[live, t], dtype=torch.long)
-    assert valid.sum() > 400
+    assert valid.sum() > 200
 
 
 @pytest.mark.metabox

@@ -119,3 +119,12 @@ class SYMBOL(MetaBoxPort, PPO_Agent):
             if optimizer is not None and hasattr(optimizer, "is_train"):
                 optimizer.is_train = True
         return super().train_episode(envs, seeds, para_mode, compute_resource, tb_logger, required_info)
+
+    def rollout_episode(self, env, seed=None, required_info={}):
+        """compat's rollout; 'fes' is the population's evaluation count (`env.optimizer.population.cur_fes`)
+        where the env has no `fes` (MetaBox's SYMBOL_Optimizer has none, so MetaBox's own rollout reports None)."""
+        results = super().rollout_episode(env, seed, required_info)
+        if results.get("fes") is None:
+            population = getattr(getattr(env, "optimizer", None), "population", None)
+            results["fes"] = getattr(population, "cur_fes", None)
+        return results

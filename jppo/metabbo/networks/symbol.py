@@ -50,6 +50,7 @@ constant than it drew unless torch runs in float64. The recorded class k_t avoid
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -440,7 +441,10 @@ class SYMBOLActor(nnx.Module):
         if fix_action is None:
             if key is None:
                 raise ValueError("SYMBOLActor: sampling needs key= (a jax.random key) when fix_action is None")
-            fix_action = generate(self.step, self.initial_carry(x), x.shape[0], key, self.max_layer)
+            graph, weights = nnx.split(self)
+            step = _compiled_step(graph)
+            fix_action = generate(lambda carry, u, mask, k: step(weights, carry, u, mask, k), self.initial_carry(x),
+                                  x.shape[0], key, self.max_layer)
         elif not isinstance(fix_action, UpdateRule):
             raise ValueError(f"fix_action must be an UpdateRule (what sampling records), got "
                              f"{type(fix_action).__name__}")
@@ -450,6 +454,12 @@ class SYMBOLActor(nnx.Module):
     def _torch_layout(self):
         return [("lstm", self.lstm), ("output_net", self.output_net), ("x_to_c", self.x_to_c),
                 ("constval_net", self.constval_net)]
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_step(graph):
+    """`SYMBOLActor.step` compiled once per actor structure, the weights an argument."""
+    return jax.jit(lambda weights, carry, u, mask, key: nnx.merge(graph, weights).step(carry, u, mask, key))
 
 
 class SYMBOLCritic(nnx.Module):
