@@ -38,7 +38,7 @@ import time
 
 AGENTS = ("GLEET", "RLEPSO", "RLDAS", "RLDEAFL", "L2T", "SYMBOL", "RLEMMO")
 # the suite each port trains, rolls out and is tested on, where it is not bbob-10D
-SUITES = {"L2T": "cec2017mto"}
+SUITES = {"L2T": "cec2017mto", "RLEMMO": "mmo"}
 # MetaBox's baselines run beside the ports in the Tester, per suite, where the Tester adds none itself
 # (on bbob it adds CMAES and Random_search): MFEA is MetaBox's multi-task evolutionary baseline
 BASELINES = {"cec2017mto": ("MFEA",), "wcci2020": ("MFEA",), "augmented-wcci2020": ("MFEA",)}
@@ -56,22 +56,30 @@ def _optimizer_class(name):
     from metaevobox.environment.optimizer.l2t_optimizer import L2T_Optimizer
     from metaevobox.environment.optimizer.rlepso_optimizer import RLEPSO_Optimizer
     from metaevobox.environment.optimizer.symbol_optimizer import SYMBOL_Optimizer
+    from metaevobox.environment.optimizer.rlemmo_optimizer import RLEMMO_Optimizer  # runs under numpy 2 as it is
 
     from references.metabox_mended_optimizers import RLDEAFL_Optimizer  # MetaBox's, mended for numpy 2
 
     return {"GLEET": GLEET_Optimizer, "RLEPSO": RLEPSO_Optimizer, "RLDAS": RLDAS_Optimizer,
-            "L2T": L2T_Optimizer, "RLDEAFL": RLDEAFL_Optimizer, "SYMBOL": SYMBOL_Optimizer}[name]
+            "L2T": L2T_Optimizer, "RLDEAFL": RLDEAFL_Optimizer, "SYMBOL": SYMBOL_Optimizer,
+            "RLEMMO": RLEMMO_Optimizer}[name]
 
 
-def _config(suite="bbob-10D", **values):
+def _config(suite="bbob-10D", max_fes=None, **values):
+    """MetaBox's Config for `suite`; `max_fes` replaces the episode length MetaBox sets for the suite
+    (20000 evaluations on bbob-10D and the multi-task suites), for smoke runs."""
     from metaevobox import Config
 
     saved, sys.argv = sys.argv, sys.argv[:1]  # MetaBox's Config parses the command line
     try:
-        return Config({"train_problem": suite, "train_difficulty": "difficult", "test_problem": suite,
-                       "test_difficulty": "difficult", "device": "cpu", "seed": 7, **values})
+        config = Config({"train_problem": suite, "train_difficulty": "difficult", "test_problem": suite,
+                         "test_difficulty": "difficult", "device": "cpu", "seed": 7, **values})
     finally:
         sys.argv = saved
+    if max_fes:
+        config.maxFEs = max_fes
+        config.log_interval = max_fes // config.n_logpoint  # as MetaBox's Config derives it
+    return config
 
 
 def _windows_to_steps(name, windows):
@@ -81,7 +89,7 @@ def _windows_to_steps(name, windows):
     return windows * k
 
 
-def train(name, mode, windows, epochs=None, batch_size=2):
+def train(name, mode, windows, epochs=None, batch_size=2, max_fes=None):
     """MetaBox's Trainer on the port `name` in `mode`; returns the figures and the last checkpoint.
 
     `epochs`: train that many whole epochs (end_mode 'epoch'); otherwise `windows` windows (end_mode 'step').
@@ -97,7 +105,7 @@ def train(name, mode, windows, epochs=None, batch_size=2):
     else:
         steps = _windows_to_steps(name, windows)
         budget = dict(end_mode="step", max_learning_step=steps)
-    config = _config(SUITES.get(name, "bbob-10D"), train_parallel_mode=mode, n_checkpoint=1,
+    config = _config(SUITES.get(name, "bbob-10D"), max_fes, train_parallel_mode=mode, n_checkpoint=1,
                      train_batch_size=batch_size, no_tb=True, **budget)
     config, datasets = construct_problem_set(config)
     agent = PORTS[name](config)
@@ -108,7 +116,8 @@ def train(name, mode, windows, epochs=None, batch_size=2):
     with open(os.path.join("output/train_log", config.run_time, "train_log.pkl"), "rb") as f:
         log = pickle.load(f)
     checkpoints = sorted((f for f in os.listdir(config.agent_save_dir) if f.endswith(".pkl")), key=lambda s: (len(s), s))
-    return {"kind": "train", "agent": name, "suite": config.train_problem, "mode": mode, "epochs": epochs, "batch_size": batch_size, "max_learning_step": steps,
+    return {"kind": "train", "agent": name, "suite": config.train_problem, "mode": mode, "epochs": epochs,
+            "batch_size": batch_size, "max_learning_step": steps, "max_fes": config.maxFEs,
             "learning_time": agent.learning_time, "problems": [str(p) for p in datasets[0].data],
             "K_epochs": agent.K_epochs, "train_s": round(wall, 1), "episodes": len(log["return"]),
             "episode_returns": [[round(float(r), 4) for r in rs] for rs in log["return"]],
@@ -117,7 +126,7 @@ def train(name, mode, windows, epochs=None, batch_size=2):
             "last_checkpoint": os.path.abspath(os.path.join(config.agent_save_dir, checkpoints[-1]))}
 
 
-def rollout(name, checkpoint):
+def rollout(name, checkpoint, max_fes=None):
     """Unpickle `checkpoint` (this process has never built the agent) and roll it out once."""
     import numpy as np
     from metaevobox.environment.basic_environment import PBO_Env
@@ -125,12 +134,12 @@ def rollout(name, checkpoint):
 
     with open(checkpoint, "rb") as f:
         agent = pickle.load(f)
-    config, datasets = construct_problem_set(_config(SUITES.get(name, "bbob-10D")))
+    config, datasets = construct_problem_set(_config(SUITES.get(name, "bbob-10D"), max_fes))
     problem = datasets[1].data[0]
     start = time.perf_counter()
     out = agent.rollout_episode(PBO_Env(copy.deepcopy(problem), _optimizer_class(name)(config)), seed=1)
     return {"kind": "rollout", "agent": name, "suite": config.test_problem, "str": str(agent), "class": f"{type(agent).__module__}.{type(agent).__qualname__}",
-            "problem": str(problem), "rollout_s": round(time.perf_counter() - start, 1),
+            "problem": str(problem), "max_fes": config.maxFEs, "rollout_s": round(time.perf_counter() - start, 1),
             "return": float(out["return"]), "fes": int(out["fes"]),
             "cost_first_last": [np.asarray(out["cost"][i], float).tolist() for i in (0, -1)]}  # L2T: one per task
 
@@ -144,14 +153,14 @@ def _baseline_class(name):
     return getattr(mended, name) if name == "MFEA" else getattr(bbo, name)
 
 
-def test(checkpoints, test_run, n_problems, suite="bbob-10D"):
+def test(checkpoints, test_run, n_problems, suite="bbob-10D", max_fes=None):
     """MetaBox's Tester ('Serial') on the ports' checkpoints {name: path}, all of `suite`, beside the
     suite's MetaBox baselines; final costs per problem (per task on a multi-task suite)."""
     import numpy as np
     from metaevobox import Tester, get_baseline
     from metaevobox.environment.problem.utils import construct_problem_set
 
-    config = _config(suite, test_run=test_run, test_parallel_mode="Serial", full_meta_data=False)
+    config = _config(suite, max_fes, test_run=test_run, test_parallel_mode="Serial", full_meta_data=False)
     config, (train_set, test_set) = construct_problem_set(config)
     test_set.data = test_set.data[:n_problems]
     test_set.N = len(test_set.data)
@@ -173,7 +182,7 @@ def test(checkpoints, test_run, n_problems, suite="bbob-10D"):
     t2 = {p: {a: [round(float(t) / 1e3, 2) for t in ts] for a, ts in by_agent.items()}
           for p, by_agent in tester.test_results["T2"].items()}
     return {"kind": "test", "suite": suite, "ports": sorted(checkpoints), "test_s": round(wall, 1),
-            "test_run": test_run, "problems": [str(p) for p in test_set.data], "final_cost": costs, "rollout_s": t2}
+            "test_run": test_run, "max_fes": config.maxFEs, "problems": [str(p) for p in test_set.data], "final_cost": costs, "rollout_s": t2}
 
 
 # --------------------------------------------------------------------------- records and the report
@@ -261,6 +270,8 @@ def markdown(results: list[dict]) -> str:
     for r in trains:
         budget = (f"{r['epochs']} epoch{'s' if r['epochs'] > 1 else ''}" if r.get("epochs")
                   else f"{r['max_learning_step']} steps")
+        if r.get("max_fes") not in (None, 20000):
+            budget += f", maxFEs {r['max_fes']}"
         returns = ", ".join(_fmt(sum(x) / len(x)) for x in r["episode_returns"])
         losses = ", ".join(_fmt(x) for x in r["mean_loss"])
         lines.append(f"| {r['agent']} | {r['suite']} | {r['mode']} | {budget}, batch {r['batch_size']} | {r['episodes']} "
@@ -354,6 +365,8 @@ def main(argv=None):
     parser.add_argument("--test-run", type=int, default=1)
     parser.add_argument("--test-problems", type=int, default=2)
     parser.add_argument("--no-test", action="store_true", help="all: skip the Tester run")
+    parser.add_argument("--max-fes", type=int, help="episode length in evaluations (default: MetaBox's for the "
+                                                    "suite, 20000 on bbob-10D and the multi-task suites); smoke runs")
     parser.add_argument("--out", help="write this run's records to this JSON file")
     parser.add_argument("--merge-into", help="merge this run's records into this JSON file (created if missing)")
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -369,15 +382,15 @@ def main(argv=None):
     _setup()
     results = []
     if a.what == "train":
-        _emit(train(a.args[0], a.args[1], a.windows, a.epochs, a.batch_size), results, argv)
+        _emit(train(a.args[0], a.args[1], a.windows, a.epochs, a.batch_size, a.max_fes), results, argv)
     elif a.what == "rollout":
-        _emit(rollout(a.args[0], a.args[1]), results, argv)
+        _emit(rollout(a.args[0], a.args[1], a.max_fes), results, argv)
     elif a.what == "test":
         checkpoints = dict(s.split("=", 1) for s in a.args)
         suites = {SUITES.get(n, "bbob-10D") for n in checkpoints}
         if len(suites) != 1:
             parser.error(f"the Tester takes one suite for all its agents; these run on {sorted(suites)}")
-        _emit(test(checkpoints, a.test_run, a.test_problems, suites.pop()), results, argv)
+        _emit(test(checkpoints, a.test_run, a.test_problems, suites.pop(), a.max_fes), results, argv)
     else:
         from compat.agents import PORTS
 
@@ -388,13 +401,14 @@ def main(argv=None):
         last = {}
         for name in names:
             for mode in a.modes.split(","):
-                r = train(name, mode, a.windows, a.epochs, a.batch_size)
+                r = train(name, mode, a.windows, a.epochs, a.batch_size, a.max_fes)
                 _emit(r, results, argv)
                 if mode == "dummy" or name not in last:
                     last[name] = r["last_checkpoint"]
         for name, path in last.items():  # a fresh process: nothing of this one carries over
             start = time.perf_counter()
-            out = subprocess.run([sys.executable, "-m", "benchmarks.metabox_agents", "rollout", name, path],
+            out = subprocess.run([sys.executable, "-m", "benchmarks.metabox_agents", "rollout", name, path,
+                                  *(["--max-fes", str(a.max_fes)] if a.max_fes else [])],
                                  capture_output=True, text=True)
             lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
             if out.returncode or not lines:
@@ -406,7 +420,7 @@ def main(argv=None):
         if not a.no_test:
             for suite in dict.fromkeys(SUITES.get(n, "bbob-10D") for n in last):  # one Tester run per suite
                 _emit(test({n: p for n, p in last.items() if SUITES.get(n, "bbob-10D") == suite}, a.test_run,
-                           a.test_problems, suite), results, argv)
+                           a.test_problems, suite, a.max_fes), results, argv)
     if a.out:
         with open(a.out, "w") as f:
             json.dump(results, f, indent=1)
