@@ -22,8 +22,8 @@ Training follows MetaBox's own `SYMBOL.train_episode` (windows of n_step, K epoc
 every stored rule at the state where it was drawn; MetaBox's first epoch reuses the sampling-time
 log-probs and values, which are the same numbers) except in two places:
 
-* the nan check: MetaBox's `assert True, 'nan found in loss!!'` never fails (asserting a non-empty
-  tuple's truth), so a nan loss goes on into the optimizer step and the weights. The port stops
+* the nan check: MetaBox's `assert True, 'nan found in loss!!'` never fails (its condition is the
+  constant True), so a nan loss goes on into the optimizer step and the weights. The port stops
   there: a nan loss raises `FloatingPointError` naming the learning step and both losses, before
   the step is kept (the modules keep the last good weights);
 * constants: MetaBox re-scores a stored constant from its value c as ⌊(c - min_c) / c_interval⌋,
