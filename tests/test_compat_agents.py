@@ -10,7 +10,6 @@ metaevobox importable: MetaBox's shipped GLEET/RLEPSO/RLDAS.pkl on states of Met
 from __future__ import annotations
 
 import copy
-import json
 import os
 import pickle
 import types
@@ -524,35 +523,3 @@ def test_shipped_checkpoints_in_the_ports(tmp_path, x64, name):
     print(f"shipped {name}.pkl in compat.agents.{name} on {len(x)} states of MetaBox's env: "
           + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))
     assert max(diffs.values()) < TOL, diffs
-
-
-@pytest.mark.metabox
-def test_l2t_under_metabox_trainer_on_cec2017mto_rolls_out_and_refuses_bbob(tmp_path):
-    """MetaBox's Trainer trains the L2T port on cec2017mto with MetaBox's L2T_Optimizer (dummy mode,
-    one window: 3 learning steps); its last checkpoint rolls out in a fresh process; on bbob-10D (a
-    single-task suite) the port refuses, listing the suites it takes. (A whole epoch, and subproc
-    mode: `python -m benchmarks.metabox_agents train L2T dummy --epochs 1`.)"""
-    import subprocess
-    import sys
-
-    pytest.importorskip("metaevobox", reason="MetaBox's Trainer needs an importable metaevobox")
-    from benchmarks.metabox_agents import _config
-
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")]))
-
-    def run(*args):
-        out = subprocess.run([sys.executable, "-m", "benchmarks.metabox_agents", *args], cwd=tmp_path, env=env,
-                             capture_output=True, text=True, timeout=600)
-        assert out.returncode == 0, out.stderr[-4000:]
-        return json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))[len("RESULT "):])
-
-    trained = run("train", "L2T", "dummy", "--windows", "1")
-    assert trained["learning_time"] == 3 and trained["K_epochs"] == 3
-    assert trained["checkpoints"][-1] == "checkpoint-1.pkl"
-    rolled = run("rollout", "L2T", trained["last_checkpoint"])
-    assert rolled["class"] == "compat.agents.l2t.L2T" and rolled["str"] == "L2T" and rolled["fes"] > 0
-    assert np.isfinite(rolled["return"]) and len(rolled["cost_first_last"][0]) == 2  # one cost per task
-    with pytest.raises(ValueError, match=r"multi-task suites only, \['augmented-wcci2020', 'cec2017mto', "
-                                         r"'wcci2020'\]; the config names train_problem='bbob-10D'"):
-        L2T(_config())
