@@ -36,7 +36,10 @@ Failures
     An exception inside an env is raised in the caller as `WorkerError` naming the env index, the
     operation and the worker's traceback; every worker is then shut down and the ParallelEnv is
     closed. A worker that dies, or (with `timeout`) does not answer in time, is reported the same
-    way. A missing attribute raises `EnvAttributeError` (a `WorkerError` and an `AttributeError`)
+    way: one `WorkerError` naming the env index, the operation and how the worker process ended
+    (its exit code, or the signal that killed it, and its pid), e.g. "environment 1 failed in step:
+    its worker process was killed by SIGKILL (signal 9) before answering (pid 4242); all workers
+    were shut down". A missing attribute raises `EnvAttributeError` (a `WorkerError` and an `AttributeError`)
     and leaves the workers running.
 
 Compared with MetaBox's class
@@ -55,6 +58,7 @@ import multiprocessing as mp
 import numbers
 import os
 import pickle
+import signal
 import socket
 import subprocess
 import sys
@@ -162,9 +166,10 @@ class _Process:
         try:
             self.conn.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
         except (BrokenPipeError, ConnectionResetError, EOFError, OSError):
-            self._lost = "its worker process is gone"
+            self._lost = "before the request reached it"
 
-    def _exit_text(self):
+    def _exit_text(self, when):
+        """'its worker process was killed by SIGKILL (signal 9) <when> (pid 123)', or its exit code."""
         if self.popen is not None:
             try:
                 code = self.popen.wait(timeout=1.0)
@@ -173,11 +178,15 @@ class _Process:
         else:
             self.proc.join(timeout=1.0)
             code = self.proc.exitcode
-        return f"its worker process exited with code {code}"
+        return f"its worker process {_exit_words(code)} {when} (pid {self.pid})"
+
+    @property
+    def pid(self):
+        return self.popen.pid if self.popen is not None else self.proc.pid
 
     def collect(self, deadline):
         if self._lost:
-            raise _Lost(f"{self._lost} ({self._exit_text()})")
+            raise _Lost(self._exit_text(self._lost))
         watched = [self.conn] if self.popen is not None else [self.conn, self.proc.sentinel]
         if not wait_for_any(watched, timeout=_remaining(deadline)):
             raise _Lost("its worker did not answer in time")
@@ -186,7 +195,7 @@ class _Process:
                 return pickle.loads(self.conn.recv_bytes())
         except (EOFError, OSError):
             pass
-        raise _Lost(self._exit_text() + " before answering")
+        raise _Lost(self._exit_text("before answering"))
 
     def shutdown(self, grace):
         """Close the connection; a worker still running after `grace` seconds is terminated, then killed."""
@@ -198,6 +207,19 @@ class _Process:
             if (proc.poll() is None) if self.popen is not None else proc.is_alive():
                 stop()
                 wait(2.0)
+
+
+def _exit_words(code):
+    """How a worker process ended, from its exit code (negative: the signal that killed it; None: still running)."""
+    if code is None:
+        return "stopped answering (it has not exited)"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"was killed by {name} (signal {-code})"
+    return f"exited with code {code}"
 
 
 def _wait_popen(popen, timeout):

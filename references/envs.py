@@ -3,10 +3,12 @@
 `ToyOptimizerEnv`: a flat MetaBox-style env. `TargetEnv`: one whose reward is decided by the action
 (for learning tests). `ToyPBOEnv` (`make_pbo_env`): MetaBox's PBO_Env shape,
 attributes on its optimizer and problem. `ProbeEnv`, `FailingEnv`, `CrashingEnv`, `SlowEnv`: for
-ParallelEnv's worker tests. Gymnasium-style tests use gymnasium's own CartPole-v1.
+ParallelEnv's worker tests; `SelfKillingOptimizer`: a MetaBox optimizer env whose worker is killed
+mid-episode. Gymnasium-style tests use gymnasium's own CartPole-v1.
 """
 
 import os
+import signal
 import sys
 import time
 
@@ -218,6 +220,39 @@ class CrashingEnv(ProbeEnv):
 
     def step(self, action):
         os._exit(3)
+
+
+class SelfKillingOptimizer:
+    """A MetaBox optimizer env (`inner`: calls and attributes go to it) whose process kills itself with
+    SIGKILL, as an OOM killer or a user's `kill -9` would, at its `at_update`-th `update` after a reset
+    when it was seeded with `kill_seed`. Only in a process other than the one that built it (a
+    'subproc' worker, which gets a copy): in the caller's process it never kills."""
+
+    def __init__(self, inner, kill_seed, at_update):
+        self.inner, self.kill_seed, self.at_update = inner, kill_seed, at_update
+        self.home_pid, self.seeded, self.updates = os.getpid(), None, 0
+
+    def seed(self, seed=None):
+        self.seeded = seed
+        return self.inner.seed(seed)
+
+    def init_population(self, problem):
+        self.updates = 0
+        return self.inner.init_population(problem)
+
+    def update(self, action, problem):
+        self.updates += 1
+        if self.seeded == self.kill_seed and self.updates == self.at_update and os.getpid() != self.home_pid:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.inner.update(action, problem)
+
+    def __getattr__(self, name):
+        if name == "inner":  # not set yet (copy and pickle build the object before its __dict__)
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def __str__(self):
+        return str(self.inner)
 
 
 class SlowEnv(ProbeEnv):
