@@ -188,11 +188,12 @@ def _port_vs_metabox(name, reps, save_dir):
             def episode(side, seed):
                 env = env_class(copy.deepcopy(problem), optimizer(configs[0]))
                 _EnvClock.seconds, _EnvClock.steps = 0.0, 0
+                before = agents[side].learning_time
                 start = time.perf_counter()
                 _, info = agents[side].train_episode(envs=[env], seeds=[seed])
                 total = time.perf_counter() - start
-                assert info["learn_steps"] > 0
-                shape[side] = (_EnvClock.steps, info["learn_steps"])
+                assert info["learn_steps"] > before
+                shape[side] = (_EnvClock.steps, info["learn_steps"] - before)
                 return total, _EnvClock.seconds
 
             first = episode("compat", 0)[0]
