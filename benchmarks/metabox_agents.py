@@ -17,11 +17,11 @@ agent, train_batch_size 2) for `--epochs` whole epochs (one batch episode per tr
 the dummy run is rolled out on the first test problem in a fresh process (`rollout`), and MetaBox's
 `Tester` ('Serial' mode, test_run runs, the first test problems) tests the checkpoints of one suite
 together, next to MetaBox's baselines for that suite (BASELINES: on bbob the Tester adds its own CMAES
-and Random_search; on the multi-task suites it adds none, so MFEA, MetaBox's multi-task baseline,
-is named). float64 throughout (MetaBox's Config makes torch float64). Every record carries the
+and Random_search; on the multi-task suites and mmo it adds none, so MFEA, MetaBox's multi-task
+baseline, and on mmo CMAES and Random_search are named). float64 throughout (MetaBox's Config makes torch float64). Every record carries the
 command that made it; prints `RESULT {json}` lines; `--out` writes this run's records to one JSON file.
 
-RLDEAFL's env is MetaBox's `RLDEAFL_Optimizer` mended for numpy 2 in whichever process steps it
+RLDEAFL's env and the MFEA baseline are MetaBox's, mended for numpy 2 in whichever process runs them
 (references/metabox_mended_optimizers.py; MetaBox pins numpy < 2, jppo needs numpy 2).
 """
 
@@ -40,8 +40,10 @@ AGENTS = ("GLEET", "RLEPSO", "RLDAS", "RLDEAFL", "L2T", "SYMBOL", "RLEMMO")
 # the suite each port trains, rolls out and is tested on, where it is not bbob-10D
 SUITES = {"L2T": "cec2017mto", "RLEMMO": "mmo"}
 # MetaBox's baselines run beside the ports in the Tester, per suite, where the Tester adds none itself
-# (on bbob it adds CMAES and Random_search): MFEA is MetaBox's multi-task evolutionary baseline
-BASELINES = {"cec2017mto": ("MFEA",), "wcci2020": ("MFEA",), "augmented-wcci2020": ("MFEA",)}
+# (on bbob it adds CMAES and Random_search; on mmo and the multi-task suites, none): MFEA is MetaBox's
+# multi-task evolutionary baseline; on mmo, the same two as on bbob (both run there as they are)
+BASELINES = {"cec2017mto": ("MFEA",), "wcci2020": ("MFEA",), "augmented-wcci2020": ("MFEA",),
+             "mmo": ("CMAES", "Random_search")}
 
 
 def _setup():
