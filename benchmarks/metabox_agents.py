@@ -18,8 +18,9 @@ the dummy run is rolled out on the first test problem in a fresh process (`rollo
 `Tester` ('Serial' mode, test_run runs, the first test problems) tests the checkpoints of one suite
 together, next to MetaBox's baselines for that suite (BASELINES: on bbob the Tester adds its own CMAES
 and Random_search; on the multi-task suites and mmo it adds none, so MFEA, MetaBox's multi-task
-baseline, and on mmo CMAES and Random_search are named). float64 throughout (MetaBox's Config makes torch float64). Every record carries the
-command that made it; prints `RESULT {json}` lines; `--out` writes this run's records to one JSON file.
+baseline, and on mmo CMAES and Random_search are named). float64 throughout (MetaBox's Config makes
+torch float64). Every record carries the command that made it; prints `RESULT {json}` lines; `--out`
+writes this run's records to one JSON file, `--merge-into` merges them into the results file.
 
 RLDEAFL's env and the MFEA baseline are MetaBox's, mended for numpy 2 in whichever process runs them
 (references/metabox_mended_optimizers.py; MetaBox pins numpy < 2, jppo needs numpy 2).
