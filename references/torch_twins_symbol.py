@@ -34,7 +34,8 @@ class TSYMBOLActor(nn.Module):
         self.constval_net = nn.Linear(hidden_dim, int((max_c - min_c) // c_interval))
 
     def forward(self, x, tokens, positions, masks, constants, valid):
-        """log π(rule | x) [B] and the summed joint per-step entropy [B] of recorded rules (int/bool tensors [B, L])."""
+        """log π(rule | x) [B] and the summed joint per-step entropy [B] of recorded rules (int / bool
+        tensors [B, L], masks [B, L, 11])."""
         b = x.shape[0]
         h = torch.zeros(self.num_layers, b, self.lstm.hidden_size, dtype=x.dtype)
         c = self.x_to_c(x)[None].repeat(self.num_layers, 1, 1)
@@ -54,7 +55,8 @@ class TSYMBOLActor(nn.Module):
             con = Categorical(probs=torch.softmax(self.constval_net(out), -1))
             a = tokens[rows, t]
             is_const = (a == CONSTS[0]) | (a == CONSTS[1])
-            step = tok.log_prob(a) + torch.where(is_const, con.log_prob(constants[rows, t]), torch.zeros_like(logp[rows]))
+            const_logp = torch.where(is_const, con.log_prob(constants[rows, t]), torch.zeros_like(logp[rows]))
+            step = tok.log_prob(a) + const_logp
             logp = logp.index_add(0, rows, step)
             ent = ent.index_add(0, rows, tok.entropy() + tok.probs[:, list(CONSTS)].sum(-1) * con.entropy())
             u = u.clone()

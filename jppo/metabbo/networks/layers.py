@@ -2,8 +2,9 @@
 
 `torch_linear` is `nn.Linear` with torch's initialisation; the norms are torch's `BatchNorm1d`,
 `InstanceNorm1d` and MetaBox's `Normalization`; `FeedForward`, `SkipConnection`, `EmbeddingNet` and
-`PositionalEncoding` are MetaBox's; `LSTM` is torch's `nn.LSTM` (SYMBOL's). Each module's `_torch_layout()` lists its tensors under the names
-its torch twin gives them (`jppo.metabbo.networks.state_dict`).
+`PositionalEncoding` are MetaBox's; `LSTM` is torch's `nn.LSTM` (SYMBOL's). Each module's
+`_torch_layout()` lists its tensors under the names its torch twin gives them
+(`jppo.metabbo.networks.state_dict`).
 """
 
 from __future__ import annotations
