@@ -310,3 +310,90 @@ def test_port_trains_both_networks_at_any_batch_size_pickles_and_rolls_out_greed
     state = env.reset()  # the first action the rollout took: the argmax of the actor's probabilities
     dist, _ = agent.actor.distribution(jnp.asarray(state[None]))
     assert np.array_equal(agent._rollout_action(agent._trans_state(state[None])), np.argmax(dist.probs, -1))
+    agent.config.full_meta_data = False
+    assert "metadata" not in agent.rollout_episode(NicheEnv(), seed=4)
+
+
+# --------------------------------------------------------------------------- under MetaBox's Trainer
+
+_FRESH_ROLLOUT = """
+import copy, json, pickle, sys
+import numpy as np
+from metaevobox.environment.basic_environment import PBO_Env
+from metaevobox.environment.problem.utils import construct_problem_set
+from benchmarks.metabox_agents import _config, _optimizer_class, _setup
+_setup()
+with open(sys.argv[1], "rb") as f:
+    agent = pickle.load(f)
+agent.config.full_meta_data = True  # MetaBox's RLEMMO reads its own config's flag when it rolls out
+config, (_, test_set) = construct_problem_set(_config("mmo", full_meta_data=True))
+problem = copy.deepcopy(test_set.data[0])
+problem.maxfes = 3000  # 100 initial evaluations, then 29 steps of MetaBox's RLEMMO_Optimizer (the problem's own budget is 400000)
+outs = []
+for _ in range(2):  # the env draws from numpy's global generator; greedy actions: same seed, same episode
+    np.random.seed(0)
+    outs.append(agent.rollout_episode(PBO_Env(copy.deepcopy(problem), _optimizer_class("RLEMMO")(config)), seed=1))
+out = outs[0]
+print("RESULT " + json.dumps({"class": f"{type(agent).__module__}.{type(agent).__qualname__}", "str": str(agent),
+      "problem": str(problem), "fes": int(out["fes"]), "returns": [float(o["return"]) for o in outs],
+      "n_cost": len(out["cost"]), "pr_last": np.asarray(out["pr"][-1]).tolist(), "n_pr": len(out["pr"]),
+      "n_sr": len(out["sr"]), "metadata": sorted(out["metadata"]), "meta_X": np.shape(out["metadata"]["X"])}))
+"""
+
+
+def _run(args, cwd, timeout=600):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")]))
+    out = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, out.stderr[-4000:]
+    return json.loads(next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT "))[len("RESULT "):])
+
+
+@pytest.mark.metabox
+def test_under_metabox_trainer_on_mmo_and_rolled_out_in_a_fresh_process(tmp_path):
+    """MetaBox's Trainer trains the port on the mmo suite (CEC2013, difficult split) with MetaBox's
+    RLEMMO_Optimizer, dummy mode, one window (3 learning steps, train_batch_size 2); its last checkpoint
+    is unpickled in a fresh process and rolled out greedily on the first test problem (budget cut to
+    3000 evaluations), giving MetaBox's rollout record: cost, fes, return, pr, sr, metadata. (A whole
+    epoch, subproc mode and the full budget: `python -m benchmarks.metabox_agents all --agents RLEMMO`.)"""
+    pytest.importorskip("metaevobox", reason="MetaBox's Trainer needs an importable metaevobox")
+    trained = _run(["-m", "benchmarks.metabox_agents", "train", "RLEMMO", "dummy", "--windows", "1"], tmp_path)
+    assert trained["suite"] == "mmo" and trained["learning_time"] == 3 and trained["K_epochs"] == 3
+    assert trained["problems"][0] == "five_uneven_peak_trap_D1" and trained["checkpoints"][-1] == "checkpoint-1.pkl"
+    assert all(np.isfinite(r) for rs in trained["episode_returns"] for r in rs)
+    rolled = _run(["-c", _FRESH_ROLLOUT, trained["last_checkpoint"]], tmp_path)
+    assert rolled["class"] == "compat.agents.rlemmo.RLEMMO" and rolled["str"] == "RLEMMO"
+    assert rolled["problem"] == "shubert_D3" and rolled["fes"] == 3000
+    assert rolled["returns"][0] == rolled["returns"][1] and np.isfinite(rolled["returns"][0])
+    assert rolled["n_cost"] == rolled["n_pr"] == rolled["n_sr"] == 51 and len(rolled["pr_last"]) == 5
+    assert rolled["metadata"] == ["Cost", "Pr", "Sr", "X"] and rolled["meta_X"] == [30, 100, 3]  # the initial population, 29 steps
+
+
+@pytest.mark.metabox
+def test_metabox_rlemmo_loop_refuses_one_env_where_the_port_trains(tmp_path):
+    """MetaBox's RLEMMO.train_episode steps its envs with `action.squeeze()`: with one env ([1, 100] →
+    [100]) its ParallelEnv gets 100 actions for one env and asserts; compat's loop passes [1, 100]."""
+    pytest.importorskip("metaevobox", reason="MetaBox's agent and env need an importable metaevobox")
+    from metaevobox.baseline.metabbo.rlemmo import RLEMMO as TheirRLEMMO
+    from metaevobox.environment.basic_environment import PBO_Env
+    from metaevobox.environment.problem.utils import construct_problem_set
+
+    from benchmarks.metabox_agents import _config, _optimizer_class
+    from compat.agents import RLEMMO
+
+    saved = torch.get_default_dtype()
+    try:
+        def made(side):
+            cfg, (train_set, _) = construct_problem_set(_config("mmo", agent_save_dir=str(tmp_path / side),
+                                                                train_name="run", no_tb=True, max_learning_step=3,
+                                                                end_mode="step", save_interval=10**9))
+            return cfg, [PBO_Env(copy.deepcopy(train_set.data[3]), _optimizer_class("RLEMMO")(cfg))]
+
+        cfg, envs = made("torch")
+        with pytest.raises(AssertionError) as err:
+            TheirRLEMMO(cfg).train_episode(envs, seeds=[1])
+        assert "parallelenv" in str(err.traceback[-1].path)  # MetaBox's ParallelEnv: one action per env
+        cfg, envs = made("compat")
+        ended, info = RLEMMO(cfg).train_episode(envs, seeds=[1])
+    finally:
+        torch.set_default_dtype(saved)
+    assert ended and info["learn_steps"] == 3 and len(info["return"]) == 1

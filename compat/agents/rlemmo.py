@@ -21,7 +21,8 @@ so the value loss trains the actor's embedders and encoder (a shared trunk, `to_
 Acting and rollouts follow MetaBox's: training samples (`sampling=True`), `rollout_episode` takes the
 most probable operator of each individual (MetaBox's `sampling=False`, an argmax) and reports, besides
 cost, fes and return, the env's `pr` and `sr` (peak ratio and success rate at accuracies 1e-1 … 1e-5
-at each log point), and with `config.full_meta_data` the metadata `{'X', 'Cost', 'Pr', 'Sr'}`.
+at each log point), and with the agent's `config.full_meta_data` the metadata `{'X', 'Cost', 'Pr', 'Sr'}`
+(its env records them when the env's config has it too); without it, no 'metadata' at all, as MetaBox's.
 
 Training follows MetaBox's own `RLEMMO.train_episode`, which re-evaluates each stored action, and its
 value, at the state where it was taken, bootstraps every epoch from the current networks, and at epoch
@@ -82,6 +83,7 @@ class RLEMMO(MetaBoxPort, PPO_Agent):
                 results[key] = adapter.get_env_attr(key)[0]
             except WorkerError:  # an env without them (not MetaBox's RLEMMO_Optimizer)
                 pass
+        results.pop("metadata", None)  # a gym.Env's own `metadata` (render modes), which PBO_Env has
         if getattr(self.config, "full_meta_data", False):
             results["metadata"] = {k: adapter.get_env_attr(f"meta_{k}")[0] for k in ("X", "Cost", "Pr", "Sr")}
         return results
