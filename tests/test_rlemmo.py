@@ -397,3 +397,46 @@ def test_metabox_rlemmo_loop_refuses_one_env_where_the_port_trains(tmp_path):
     finally:
         torch.set_default_dtype(saved)
     assert ended and info["learn_steps"] == 3 and len(info["return"]) == 1
+
+
+@pytest.mark.metabox
+def test_a_metabox_saved_rlemmo_converts_loads_and_agrees_on_states_of_its_env(tmp_path):
+    """No trained RLEMMO ships; one that MetaBox saved (its `save_class` pickle of a torch RLEMMO agent)
+    converts with compat.convert_checkpoint, loads with `RLEMMO.from_metabox`, and gives MetaBox's
+    agent's log-probabilities, entropies and values on states of MetaBox's RLEMMO_Optimizer (float64)."""
+    pytest.importorskip("metaevobox", reason="MetaBox's agent and env need an importable metaevobox")
+    from metaevobox.baseline.metabbo.rlemmo import RLEMMO as TheirRLEMMO
+    from metaevobox.environment.basic_environment import PBO_Env
+    from metaevobox.environment.problem.utils import construct_problem_set
+
+    from benchmarks.metabox_agents import _config, _optimizer_class
+    from compat.agents import RLEMMO
+    from compat.convert_checkpoint import convert
+
+    saved = torch.get_default_dtype()
+    try:
+        cfg, (train_set, _) = construct_problem_set(_config("mmo", agent_save_dir=str(tmp_path / "torch"),
+                                                            train_name="run"))
+        torch.manual_seed(2)
+        theirs = TheirRLEMMO(cfg)  # saves checkpoint-0.pkl as MetaBox saves every checkpoint
+        weights = convert(os.path.join(cfg.agent_save_dir, "checkpoint-0.pkl"), tmp_path / "RLEMMO.npz")
+        env = PBO_Env(copy.deepcopy(train_set.data[5]), _optimizer_class("RLEMMO")(cfg))
+        np.random.seed(3)
+        states = [env.reset()]
+        while len(states) < 4:
+            states.append(env.step(np.random.randint(0, 5, 100))[0])
+        x = torch.tensor(np.stack(states))
+        with torch.no_grad():
+            t_action, t_logp, t_ent, t_f = theirs.actor(x, require_entropy=True, to_critic=True)
+            t_value = theirs.critic(t_f)
+    finally:
+        torch.set_default_dtype(saved)
+    agent = RLEMMO.from_metabox(tmp_path / "RLEMMO.npz", types.SimpleNamespace(
+        device="cpu", agent_save_dir=str(tmp_path / "compat"), train_name="run", seed=0))
+    s = agent._trans_state(x.numpy())
+    _, logp, ent = agent._get_action(s, fixed_action=jnp.asarray(t_action.numpy()))
+    diffs = {"log_prob": max_diff(logp, t_logp), "entropy": max_diff(ent, t_ent),
+             "value": max_diff(agent._get_critic(s), t_value)}
+    print(f"MetaBox-saved RLEMMO in compat.agents.RLEMMO on {len(x)} states of MetaBox's env: "
+          + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))
+    assert weights.agent == "RLEMMO" and max(diffs.values()) < TOL, diffs
