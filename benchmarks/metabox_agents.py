@@ -218,6 +218,21 @@ def merge(stored: list[dict], new: list[dict]) -> list[dict]:
     return list(out.values())
 
 
+# why an agent's 'dummy' and 'subproc' runs differ with the same seeds (MetaBox's env, not the port)
+_GLOBAL_RNG = ("numpy's global random state, which `env.seed` does not seed: in 'dummy' the envs draw from "
+               "the Trainer process's, in 'subproc' each worker process from its own")
+WHY_MODES_DIFFER = {
+    "RLDAS": "MetaBox's `RLDAS_Optimizer` is not reproducible by itself (one env, seed 11, reset then actions "
+             "0, 1, 2, run twice in one process, gave rewards 0.731, 0.218, 0.051 and 0.553, 0.410, 0.037)",
+    "L2T": "MetaBox's `L2T_Optimizer` draws its DE operators' indices and crossover points (`DE_mutation`, "
+           "`DE_crossover`, `DE_rand_1`, `mixed_DE`: `np.random.randint`, `np.random.rand`) from " + _GLOBAL_RNG,
+    "RLEMMO": "MetaBox's `RLEMMO_Optimizer` draws its operators' random indices and perturbations "
+              "(`np.random.choice`, `np.random.randint`, `np.random.normal`) from " + _GLOBAL_RNG,
+    "SYMBOL": "MetaBox's `SYMBOL_Optimizer`'s teacher (its `MadDE`, whose moves the reward imitates) draws its "
+              "mutation indices (`np.random.randint`) from " + _GLOBAL_RNG,
+}
+
+
 def _fmt(x) -> str:
     return "[" + ", ".join(map(_fmt, x)) + "]" if isinstance(x, list) else f"{x:.4g}"
 
@@ -286,10 +301,7 @@ def markdown(results: list[dict]) -> str:
     differ = [a for a in both if a not in same]
     if differ:
         lines.append(f"Different: {', '.join(differ)}.")
-    if "RLDAS" in differ:
-        lines.append("RLDAS's differ because MetaBox's `RLDAS_Optimizer` is not reproducible by itself (one env, "
-                     "seed 11, reset then actions 0, 1, 2, run twice in one process, gave rewards 0.731, 0.218, "
-                     "0.051 and 0.553, 0.410, 0.037).")
+    lines += [f"{a}'s differ because {WHY_MODES_DIFFER[a]}." for a in differ if a in WHY_MODES_DIFFER]
     if "RLDEAFL" in have:
         lines.append("RLDEAFL's env is MetaBox's `RLDEAFL_Optimizer` with its mutation operators' index draws mended "
                      "for numpy 2 in every process that steps it (references/metabox_mended_optimizers.py: MetaBox's "
