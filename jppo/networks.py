@@ -75,6 +75,17 @@ def torch_uniform(n_in: int):
     return init
 
 
+class Linear(nnx.Linear):
+    """`nnx.Linear` (y = x W + b over the last axis) that computes an input with several leading axes
+    as one [rows, n_in] matrix: the same products, but XLA's CPU gradient of W through a product with
+    several leading axes runs 2-3x slower than through the same rows as one matrix."""
+
+    def __call__(self, x):
+        if x.ndim <= 2:
+            return super().__call__(x)
+        return super().__call__(x.reshape(-1, x.shape[-1])).reshape(*x.shape[:-1], self.out_features)
+
+
 def linear(n_in: int, n_out: int, *, rngs: nnx.Rngs, init: str = "orthogonal", gain: float = 1.0,
            use_bias: bool = True) -> nnx.Linear:
     """y = x W + b, W [n_in, n_out]: 'orthogonal' (W orthogonal × `gain`, b = 0) or 'torch' (W, b ~
@@ -84,8 +95,8 @@ def linear(n_in: int, n_out: int, *, rngs: nnx.Rngs, init: str = "orthogonal", g
     dtype = default_float()
     kernel_init, bias_init = ((orthogonal(gain), nnx.initializers.zeros_init()) if init == "orthogonal"
                               else (torch_uniform(n_in), torch_uniform(n_in)))
-    return nnx.Linear(n_in, n_out, use_bias=use_bias, kernel_init=kernel_init, bias_init=bias_init, dtype=dtype,
-                      param_dtype=dtype, rngs=rngs)
+    return Linear(n_in, n_out, use_bias=use_bias, kernel_init=kernel_init, bias_init=bias_init, dtype=dtype,
+                  param_dtype=dtype, rngs=rngs)
 
 
 # ---------------------------------------------------------------------------------------------
