@@ -2,8 +2,10 @@
 and, with JPPO_METABOX_SRC set, against MetaBox's own `rlemmo.Actor` / `rlemmo.Critic`, outputs and
 gradients to 1e-10 in float64; the port compat.agents.RLEMMO (MetaBox's config values and name, weights
 saved from the twins through compat.convert_checkpoint, bad weights and inputs named, compat's loop on a
-stand-in env, greedy rollouts); under MetaBox's own Trainer (metabox marker): one window on the `mmo`
-suite with MetaBox's RLEMMO_Optimizer, the checkpoint rolled out in a fresh process.
+stand-in env, greedy rollouts). With metaevobox importable (metabox marker): MetaBox's own Trainer trains
+the port for one window on the `mmo` suite with MetaBox's RLEMMO_Optimizer and the checkpoint rolls out in
+a fresh process; MetaBox's own loop refuses a batch of one env; an RLEMMO that MetaBox saved converts and
+agrees on states of its env.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ torch = pytest.importorskip("torch")
 from jppo.metabbo import networks as N  # noqa: E402
 from references import torch_twins_rlemmo as TR  # noqa: E402
 from references.metabox_source import ENV, SKIP_REASON, metabbo_agent_module  # noqa: E402
-from tests.test_metabox_networks import _Pair, _TPair, check_against_twin, max_diff  # noqa: E402
+from tests.test_metabox_networks import _Pair, _TPair, check_against_twin, max_diff, randomise_affine  # noqa: E402
 
 TOL = 1e-10
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,10 +56,7 @@ def small_networks(rngs_seed=0, layers=2, normalization="instance"):
     critic = N.RLEMMOCritic(16, 16, 8, rngs=nnx.Rngs(rngs_seed + 1))
     torch.manual_seed(rngs_seed)
     twin = _TPair(TR.TRLEMMOActor(16, 12, 2, layers, normalization), TR.t_rlemmo_critic(16)).double()
-    with torch.no_grad():  # the norms start at weight 1, bias 0: give them values the check sees
-        for name, p in twin.named_parameters():
-            if "normalizer" in name:
-                p.copy_(torch.rand(p.shape, dtype=p.dtype) + 0.5)
+    randomise_affine(twin)
     return actor, critic, twin
 
 
