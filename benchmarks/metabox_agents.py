@@ -272,9 +272,14 @@ def markdown(results: list[dict]) -> str:
     commands = []
     for r in results:
         c = r.get("command")
+        prefix = "python -m benchmarks.metabox_agents "
+        if c and c.startswith(prefix):  # records written before commands were cleaned
+            c = _command(c[len(prefix):].split())
         if c and c not in commands:
             commands.append(c)
     lines += [f"    {c}" for c in commands] + [""]
+    if any("CKPT" in c for c in commands):
+        lines += ["CKPT: the last checkpoint of that agent's 'dummy' run above.", ""]
     suites = {}
     for r in trains:
         suites.setdefault(r["suite"], r["problems"])
@@ -354,8 +359,18 @@ def markdown(results: list[dict]) -> str:
 
 
 def _command(argv) -> str:
-    """The command line that made a record, as the report lists it."""
-    return " ".join(["python -m benchmarks.metabox_agents", *argv])
+    """The command line that made a record, as the report lists it: without where its records were
+    written (`--out`, `--merge-into`), a checkpoint's path shown as CKPT."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--out", "--merge-into"):
+            skip = True
+        elif not arg.startswith(("--out=", "--merge-into=")):
+            name, sep, value = arg.rpartition("=")
+            out.append(f"{name}{sep}CKPT" if value.endswith(".pkl") else arg)
+    return " ".join(["python -m benchmarks.metabox_agents", *out])
 
 
 def _emit(result, results, argv):

@@ -94,6 +94,9 @@ def test_the_results_file_merges_on_disk(tmp_path, capsys):
     assert [r["episode_returns"] for r in json.loads(store.read_text())] == [[[7.0, 8.0]], [[1.0, 1.0]]]
     assert mba.main(["markdown", str(store)]) == 0
     assert "Agents with rows: GLEET, RLEPSO." in capsys.readouterr().out
+    # the report's commands leave out where records went and show checkpoints as CKPT
+    assert mba._command(["test", "RLDEAFL=/tmp/x/checkpoint-1.pkl", "--out", "r.json", "--merge-into=s.json",
+                         "--test-run", "3"]) == "python -m benchmarks.metabox_agents test RLDEAFL=CKPT --test-run 3"
     with pytest.raises(SystemExit):
         mba.main(["markdown"])
 
