@@ -14,11 +14,11 @@ For each port and each of MetaBox's parallel modes 'dummy' and 'subproc': MetaBo
 it on its suite (SUITES; bbob-10D unless named there; difficult split, MetaBox's optimizer env for the
 agent, train_batch_size 2) for `--epochs` whole epochs (one batch episode per train problem), or
 `--windows` windows (end_mode 'step', `max_learning_step` = windows · K); then the last checkpoint of
-the dummy run is rolled out on the first test problem in a fresh process (`rollout`), and MetaBox's
-`Tester` ('Serial' mode, test_run runs, the first test problems) tests the checkpoints of one suite
-together, next to MetaBox's baselines for that suite (BASELINES: on bbob the Tester adds its own CMAES
-and Random_search; on the multi-task suites and mmo it adds none, so MFEA, MetaBox's multi-task
-baseline, and on mmo CMAES and Random_search are named). float64 throughout (MetaBox's Config makes
+the dummy run is rolled out on the first test problem in a fresh process (`rollout`, one process for
+all the agents of a run), and MetaBox's `Tester` ('Serial' mode, test_run runs, the first test
+problems) tests the checkpoints of one suite together, next to MetaBox's baselines for that suite
+(BASELINES: on bbob the Tester adds its own CMAES and Random_search; on the multi-task suites and mmo
+it adds none, so MFEA, MetaBox's multi-task baseline, and on mmo CMAES and Random_search are named). float64 throughout (MetaBox's Config makes
 torch float64). Every record carries the command that made it; prints `RESULT {json}` lines; `--out`
 writes this run's records to one JSON file, `--merge-into` merges them into the results file.
 
@@ -383,7 +383,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.metabox_agents", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["all", "train", "rollout", "test", "merge", "markdown"])
-    parser.add_argument("args", nargs="*", help="train: AGENT MODE; rollout: AGENT CHECKPOINT; test: AGENT=CKPT ... "
+    parser.add_argument("args", nargs="*", help="train: AGENT MODE; rollout: AGENT CHECKPOINT ...; test: AGENT=CKPT ... "
                                                 "(one suite); merge: STORE.json NEW.json ... (merges into STORE); "
                                                 "markdown: STORE.json (prints the report)")
     parser.add_argument("--windows", type=int, default=2, help="training budget in windows of K learning steps")
@@ -414,7 +414,10 @@ def main(argv=None):
     if a.what == "train":
         _emit(train(a.args[0], a.args[1], a.windows, a.epochs, a.batch_size, a.max_fes), results, argv)
     elif a.what == "rollout":
-        _emit(rollout(a.args[0], a.args[1], a.max_fes), results, argv)
+        if not a.args or len(a.args) % 2:
+            parser.error("rollout takes AGENT CHECKPOINT [AGENT CHECKPOINT ...]")
+        for name, path in zip(a.args[::2], a.args[1::2]):
+            _emit(rollout(name, path, a.max_fes), results, argv)
     elif a.what == "test":
         checkpoints = dict(s.split("=", 1) for s in a.args)
         suites = {SUITES.get(n, "bbob-10D") for n in checkpoints}
@@ -435,16 +438,17 @@ def main(argv=None):
                 _emit(r, results, argv)
                 if mode == "dummy" or name not in last:
                     last[name] = r["last_checkpoint"]
-        for name, path in last.items():  # a fresh process: nothing of this one carries over
-            start = time.perf_counter()
-            out = subprocess.run([sys.executable, "-m", "benchmarks.metabox_agents", "rollout", name, path,
-                                  *(["--max-fes", str(a.max_fes)] if a.max_fes else [])],
-                                 capture_output=True, text=True)
-            lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
-            if out.returncode or not lines:
-                raise RuntimeError(f"rollout of {name} failed:\n{out.stderr[-3000:]}")
-            r = json.loads(lines[-1][7:])
-            r["process_s"] = round(time.perf_counter() - start, 1)
+        # one fresh process rolls out every agent's checkpoint: nothing of this one carries over
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "benchmarks.metabox_agents", "rollout",
+                              *[x for item in last.items() for x in item],
+                              *(["--max-fes", str(a.max_fes)] if a.max_fes else [])], capture_output=True, text=True)
+        lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+        if out.returncode or len(lines) != len(last):
+            raise RuntimeError(f"rolling out {', '.join(last)} in a fresh process failed:\n{out.stderr[-3000:]}")
+        for line in lines:
+            r = json.loads(line[len("RESULT "):])
+            r["process_s"] = round(time.perf_counter() - start, 1)  # the whole process, all its rollouts
             r["command"] = _command(argv)
             _emit(r, results, argv)
         if not a.no_test:
