@@ -222,6 +222,20 @@ def _port_vs_metabox(name, reps, save_dir):
     return row, note
 
 
+# Why RLDEAFL's ratio stays near 1 (a profile of the port's compiled calls when its row was added: XLA's cost analysis
+# of `act` and of one window's `epochs`, and a trace of `epochs`)
+RLDEAFL_PROFILE = (
+    "RLDEAFL is arithmetic-bound on both sides: XLA's cost analysis of the port's compiled calls gives 0.11 GFLOP "
+    "per acting step and 3.4 GFLOP per window epoch (10 states of 100 individuals x 10 dimensions through two "
+    "64-wide attention encoders, forward and gradient), ~227 GFLOP per episode; MetaBox's torch loop does about "
+    "the same (~200: at k = 0 it reuses the acting graph). At the times above that is ~11 GFLOP/s float64 for "
+    "compat and ~9 for torch (1 thread); 5x would need compat at ~50 GFLOP/s sustained on these 2 shared cores, "
+    "above what one lone [10000, 64] x [64, 64] float64 product reaches here (~40). A trace of one window's epochs: "
+    "the [10000, 64] projections and the [100, 100, 100] attention products, forward and gradient, are most of it. "
+    "The port went from 0.60x (one pair) to this by computing the linear layers and the attention projections as "
+    "2-D products (XLA's CPU gradients of the 3-D forms ran 2-3x slower); what is left is the products themselves.")
+
+
 def metabox_section(quick: bool, save_dir):
     """`(heading, header, rows, notes)` of the MetaBox agents' table, or None without metaevobox."""
     rows, notes = [], []
@@ -231,6 +245,8 @@ def metabox_section(quick: bool, save_dir):
             return None
         rows.append(made[0])
         notes += [made[1]] if made[1] else []
+    if any(row[0].startswith("RLDEAFL, ") for row in rows):
+        notes.append(RLDEAFL_PROFILE)
     notes.append("Agent time = episode time less the time inside the env's reset/step; ratio = torch agent time / "
                  "compat agent time, median (IQR) of per-pair ratios after one warm-up episode each; 'whole' = the same "
                  "ratio for whole episodes, env included. Same problem, seeds and float64 on both sides (MetaBox's "
