@@ -76,6 +76,23 @@ class MultiHeadAttention(nnx.Module):
         out = heads.transpose(0, 2, 1, 3).reshape(b * nq, n_heads * v) @ self.W_out[...].reshape(n_heads * v, -1)
         return out.reshape(b, nq, self.embed_dim)
 
+    def factored(self, x, embed):
+        r"""`self(h)` (self-attention) for h = x · embed, x [B, N, r], embed [r, input_dim], r small
+        (an embedding of r features per token): the same products taken through the r-wide x,
+
+            Q_k K_kᵀ = x (E W_query[k]) (E W_key[k])ᵀ xᵀ,    A_k V_k = (A_k x) (E W_val[k])
+
+        so the [N, N] products are r wide instead of key_dim (RLDEAFL: 3 instead of 64)."""
+        check_input("x", x, 3, embed.shape[0], "[batch, population, r]")
+        a_q, a_k, a_v = (jnp.einsum("ri,hik->hrk", embed, w[...]) for w in (self.W_query, self.W_key, self.W_val))
+        m = self.norm_factor * (a_q @ a_k.swapaxes(-1, -2))  # [H, r, r]
+        x = x[:, None]  # [B, 1, N, r]
+        attn = _softmax_last((x @ m) @ x.swapaxes(-1, -2))  # [B, H, N, N]
+        heads = (attn @ x) @ a_v  # [B, H, N, val_dim]
+        b, n_heads, nq, v = heads.shape
+        out = heads.transpose(0, 2, 1, 3).reshape(b * nq, n_heads * v) @ self.W_out[...].reshape(n_heads * v, -1)
+        return out.reshape(b, nq, self.embed_dim)
+
     def _torch_layout(self):
         return [(n, getattr(self, n)) for n in ("W_query", "W_key", "W_val", "W_out")]
 
@@ -115,8 +132,8 @@ class MultiHeadAttentionsubLayer(nnx.Module):
         self.MHA = MultiHeadAttention(n_heads, input_dim=embed_dim, embed_dim=embed_dim, rngs=rngs)
         self.Norm = Normalization(embed_dim, normalization)
 
-    def __call__(self, x, x_=None):
-        return self.Norm(self.MHA(x, x_) + x)
+    def __call__(self, x, x_=None, *, factors=None):
+        return self.Norm((self.MHA(x, x_) if factors is None else self.MHA.factored(*factors)) + x)
 
     def _torch_layout(self):
         return [("MHA", self.MHA), ("Norm", self.Norm)]
@@ -150,8 +167,9 @@ class MultiHeadEncoder(nnx.Module):
         self.MHA_sublayer = MultiHeadAttentionsubLayer(n_heads, embed_dim, feed_forward_hidden, normalization, rngs=rngs)
         self.FFandNorm_sublayer = FFandNormsubLayer(n_heads, embed_dim, feed_forward_hidden, normalization, rngs=rngs)
 
-    def __call__(self, x, x_=None):
-        return self.FFandNorm_sublayer(self.MHA_sublayer(x, x_))
+    def __call__(self, x, x_=None, *, factors=None):
+        """`factors=(z, embed)` when x = z · embed with z narrow (`MultiHeadAttention.factored`)."""
+        return self.FFandNorm_sublayer(self.MHA_sublayer(x, x_, factors=factors))
 
     def _torch_layout(self):
         return [("MHA_sublayer", self.MHA_sublayer), ("FFandNorm_sublayer", self.FFandNorm_sublayer)]

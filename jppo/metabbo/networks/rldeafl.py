@@ -75,9 +75,13 @@ class RLDEAFLFeatureExtractor(nnx.Module):
         y, e = encode_cost(state[:, :, -2])
         raw = jnp.stack([xs, jnp.broadcast_to(y[:, :, None], xs.shape), jnp.broadcast_to(e[:, :, None], xs.shape)],
                         axis=-1)
-        h = self.embedder(raw.transpose(0, 2, 1, 3)).reshape(b * d, n, self.hidden_dim)
-        for layer in self.dimension_encoder:
-            h = layer(h)
+        raw = raw.transpose(0, 2, 1, 3).reshape(b * d, n, 3)
+        h = self.embedder(raw)
+        # the first layer's attention goes through the 3 raw features (MultiHeadAttention.factored): its
+        # [NP, NP] products are 3 wide instead of hidden_dim; the same attention, a third of the work
+        factors = (raw, self.embedder.embedder.kernel[...])
+        for i, layer in enumerate(self.dimension_encoder):
+            h = layer(h, factors=factors if i == 0 else None)
         o = h.reshape(b, d, n, self.hidden_dim).transpose(0, 2, 1, 3).reshape(b * n, d, self.hidden_dim)
         if self.position_encoder is not None:
             o = o + self.position_encoder.get_PE(d) * 0.5
