@@ -20,9 +20,7 @@ torch = pytest.importorskip("torch")
 from jppo.metabbo import networks as N  # noqa: E402
 from references import torch_twins as T  # noqa: E402
 from references.metabox_source import ENV, SKIP_REASON, metabbo_agent_module  # noqa: E402
-
-TOL = 1e-10
-
+from references.twin_check import TOL, NetworkPair, TorchPair, check_against_twin, max_diff, randomise_affine  # noqa: E402,E501
 
 @pytest.fixture(autouse=True)
 def x64():
@@ -33,51 +31,6 @@ def x64():
 def seeded(twin_factory, seed=0):
     torch.manual_seed(seed)
     return twin_factory().double()
-
-
-def randomise_affine(tmod, seed=1):
-    """Norm layers start at weight 1, bias 0; give them random values so the test sees them."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, p in tmod.named_parameters():
-            if "normalizer" in name:
-                p.copy_(torch.rand(p.shape, generator=g, dtype=p.dtype) + 0.5)
-
-
-def max_diff(a, b) -> float:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    assert a.shape == b.shape, (a.shape, b.shape)
-    return float(np.max(np.abs(a - b))) if a.size else 0.0
-
-
-def check_against_twin(jmod, tmod, j_fn, t_fn, inputs, seed=0):
-    """Load tmod's weights into jmod; compare j_fn(jmod, *x) with t_fn(tmod, *x), and the gradients of
-    Σ w·out (w random) w.r.t. the inputs and every parameter. Returns the largest difference."""
-    N.load_state_dict(jmod, tmod.state_dict())
-    t_in = [torch.tensor(np.asarray(x), dtype=torch.float64, requires_grad=True) for x in inputs]
-    t_out = t_fn(tmod, *t_in)
-    w = np.random.default_rng(seed).normal(size=tuple(t_out.shape))
-    tmod.zero_grad()
-    (t_out * torch.tensor(w)).sum().backward()
-
-    graphdef, params, rest = nnx.split(jmod, nnx.Param, ...)
-
-    def loss(p, xs):  # copy: fresh variables in this trace, which training-mode BatchNorm may write to
-        out = j_fn(nnx.merge(graphdef, p, rest, copy=True), *xs)
-        return jnp.sum(out * w), out
-
-    (_, j_out), (g_params, g_in) = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))(
-        params, [jnp.asarray(x) for x in inputs])
-    diffs = {"out": max_diff(j_out, t_out.detach().numpy())}
-    for i, (gj, xt) in enumerate(zip(g_in, t_in)):
-        diffs[f"d input{i}"] = max_diff(gj, xt.grad.numpy())
-    j_grads = N.state_dict(nnx.merge(graphdef, g_params, rest))
-    for name, p in tmod.named_parameters():
-        diffs[f"d {name}"] = max_diff(j_grads[name], np.zeros(p.shape) if p.grad is None else p.grad.numpy())
-    worst = max(diffs, key=diffs.get)
-    assert diffs[worst] < TOL, f"{worst}: {diffs[worst]:.3g}"
-    assert set(j_grads) >= {n for n, _ in tmod.named_parameters()}
-    return diffs[worst]
 
 
 def rand(*shape, seed=0):
@@ -188,22 +141,6 @@ def test_positional_encoding_matches_torch_float32_table():
 # --------------------------------------------------------------------------- agents' networks
 
 
-class _Pair(nnx.Module):
-    """An actor and a critic under one torch-style prefix each, so one gradient check covers both."""
-
-    def __init__(self, actor, critic):
-        self.actor, self.critic = actor, critic
-
-    def _torch_layout(self):
-        return [("actor", self.actor), ("critic", self.critic)]
-
-
-class _TPair(torch.nn.Module):
-    def __init__(self, actor, critic):
-        super().__init__()
-        self.actor, self.critic = actor, critic
-
-
 def gleet_state(b=2, n=6, seed=0):
     return np.random.default_rng(seed).uniform(-1, 2, size=(b, n, 27))
 
@@ -213,7 +150,7 @@ def test_gleet_actor_and_critic_match_torch_with_fixed_action():
     both reach the actor's trunk (no detach)."""
     actor, critic = N.gleet_networks(rngs=nnx.Rngs(0))
     torch.manual_seed(0)
-    twin = _TPair(T.TGLEETActor(), T.TGLEETCritic()).double()
+    twin = TorchPair(T.TGLEETActor(), T.TGLEETCritic()).double()
     x, a = gleet_state(), np.random.default_rng(1).uniform(0, 1, size=(2, 6, 1))
 
     def mine(m, x, a):
@@ -225,7 +162,7 @@ def test_gleet_actor_and_critic_match_torch_with_fixed_action():
         _, _, logp, ent, f = m.actor(x, a)
         return torch.cat([logp[:, 0], m.critic(f), ent.reshape(-1)])
 
-    check_against_twin(_Pair(actor, critic), twin, mine, theirs, [x, a])
+    check_against_twin(NetworkPair(actor, critic), twin, mine, theirs, [x, a])
 
 
 def test_gleet_actor_samples_clamped_actions_and_its_views_agree():
@@ -258,7 +195,7 @@ def test_gleet_parameter_counts():
 def test_rlepso_actor_and_critic_match_torch():
     actor, critic = N.RLEPSOActor(3, 5, rngs=nnx.Rngs(0)), N.RLEPSOCritic(3, rngs=nnx.Rngs(1))
     torch.manual_seed(0)
-    twin = _TPair(T.Actor(3, 5), T.Critic(3)).double()
+    twin = TorchPair(T.Actor(3, 5), T.Critic(3)).double()
     x, a = rand(4, 3), np.random.default_rng(1).uniform(0, 1, size=(4, 5))
 
     def mine(m, x, a):
@@ -271,7 +208,7 @@ def test_rlepso_actor_and_critic_match_torch():
         _, _, logp, ent = m.actor(x, a)
         return torch.cat([logp, m.critic(x), ent.reshape(-1)])
 
-    check_against_twin(_Pair(actor, critic), twin, mine, theirs, [x, a])
+    check_against_twin(NetworkPair(actor, critic), twin, mine, theirs, [x, a])
     action, logp = actor(jnp.asarray(x), key=jax.random.key(0))
     assert action.shape == (4, 5) and bool(jnp.all((action >= 0) & (action <= 1)))
     graphdef, params = nnx.split(critic)
@@ -298,7 +235,7 @@ def rldeafl_actions(b, n, seed, mu_operator=14, cr_operator=3):
                           axis=-1).astype(float)
 
 
-class _Triple(_Pair):
+class _Triple(NetworkPair):
     def __init__(self, fe, actor, critic):
         super().__init__(actor, critic)
         self.fe = fe
@@ -315,7 +252,7 @@ def test_rldeafl_extractor_actor_and_critic_match_torch():
     actor, critic = N.RLDEAFLActor(hidden + 16, 14, 3, 3, 2, rngs=nnx.Rngs(1)), N.RLDEAFLCritic(hidden + 16,
                                                                                                  rngs=nnx.Rngs(2))
     torch.manual_seed(0)
-    twin = _TPair(T.TRLDEAFLActor(hidden + 16), T.TRLDEAFLCritic(hidden + 16))
+    twin = TorchPair(T.TRLDEAFLActor(hidden + 16), T.TRLDEAFLCritic(hidden + 16))
     twin.fe = T.TRLDEAFLExtractor(hidden, heads=2, ffh=16, n_layers=2)
     twin = twin.double()
     state, actions = rldeafl_state(b, n, d, seed=1), rldeafl_actions(b, n, seed=2)
@@ -364,7 +301,7 @@ def test_rldas_actor_and_critic_match_torch():
     dim, k, fd, b = 4, 3, 9, 5
     actor, critic = N.RLDASActor(dim, k, fd, rngs=nnx.Rngs(0)), N.RLDASCritic(dim, k, fd, rngs=nnx.Rngs(1))
     torch.manual_seed(0)
-    twin = _TPair(T.TRLDAS(dim, k, fd, critic=False), T.TRLDAS(dim, k, fd, critic=True)).double()
+    twin = TorchPair(T.TRLDAS(dim, k, fd, critic=False), T.TRLDAS(dim, k, fd, critic=True)).double()
     feature, moves = rand(b, fd), rand(b, 2 * k, dim, seed=1)
     actions = np.array([0, 2, 1, 1, 0])
 
@@ -376,7 +313,7 @@ def test_rldas_actor_and_critic_match_torch():
         dist = torch.distributions.Categorical(m.actor(f, mv))
         return torch.cat([dist.log_prob(torch.tensor(actions)), dist.entropy(), m.critic(f, mv)[:, 0]])
 
-    check_against_twin(_Pair(actor, critic), twin, mine, theirs, [feature, moves])
+    check_against_twin(NetworkPair(actor, critic), twin, mine, theirs, [feature, moves])
     obs = np.empty((b, 1 + 2 * k), dtype=object)  # MetaBox's observation: lists in an object array
     for i in range(b):
         obs[i, 0] = feature[i].tolist()
@@ -395,7 +332,7 @@ def test_l2t_actor_and_critic_match_torch():
     n_state, n_action, b = 15, 6, 5  # cec2017mto: 2 tasks
     actor, critic = N.L2TActor(n_state, n_action, rngs=nnx.Rngs(0)), N.L2TCritic(n_state, rngs=nnx.Rngs(1))
     torch.manual_seed(0)
-    twin = _TPair(T.TL2TActor(n_state, n_action), T.TL2TCritic(n_state)).double()
+    twin = TorchPair(T.TL2TActor(n_state, n_action), T.TL2TCritic(n_state)).double()
     x = rand(b, n_state)
     draw = np.random.default_rng(1).uniform(-0.2, 1.2, size=(b, n_action))  # some outside [0, 1]
 
@@ -409,7 +346,7 @@ def test_l2t_actor_and_critic_match_torch():
         _, _, logp, ent = m.actor(x, a)
         return torch.cat([logp, m.critic(x)[:, 0], ent.reshape(-1), torch.clamp(a, 0, 1).reshape(-1)])
 
-    worst = check_against_twin(_Pair(actor, critic), twin, mine, theirs, [x, draw])
+    worst = check_against_twin(NetworkPair(actor, critic), twin, mine, theirs, [x, draw])
     print(f"L2T vs torch twin: max |diff| {worst:.3g}")
     action, logp, ent = actor(jnp.asarray(x), key=jax.random.key(0))
     assert action.shape == (b, n_action) and bool(jnp.all((action >= 0) & (action <= 1)))

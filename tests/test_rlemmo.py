@@ -29,7 +29,7 @@ torch = pytest.importorskip("torch")
 from jppo.metabbo import networks as N  # noqa: E402
 from references import torch_twins_rlemmo as TR  # noqa: E402
 from references.metabox_source import ENV, SKIP_REASON, metabbo_agent_module  # noqa: E402
-from tests.test_metabox_networks import _Pair, _TPair, check_against_twin, max_diff, randomise_affine  # noqa: E402
+from references.twin_check import NetworkPair, TorchPair, check_against_twin, max_diff, randomise_affine  # noqa: E402
 
 TOL = 1e-10
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,7 +55,7 @@ def small_networks(rngs_seed=0, layers=2, normalization="instance"):
     actor = N.RLEMMOActor(16, 12, 2, layers, normalization, 16, 8, 5, 5, 5, 12, rngs=nnx.Rngs(rngs_seed))
     critic = N.RLEMMOCritic(16, 16, 8, rngs=nnx.Rngs(rngs_seed + 1))
     torch.manual_seed(rngs_seed)
-    twin = _TPair(TR.TRLEMMOActor(16, 12, 2, layers, normalization), TR.t_rlemmo_critic(16)).double()
+    twin = TorchPair(TR.TRLEMMOActor(16, 12, 2, layers, normalization), TR.t_rlemmo_critic(16)).double()
     randomise_affine(twin)
     return actor, critic, twin
 
@@ -70,7 +70,7 @@ def test_actor_and_critic_match_the_torch_twins(sizes):
     if sizes == "metabox":
         actor, critic = N.rlemmo_networks(rngs=nnx.Rngs(0))
         torch.manual_seed(0)
-        twin = _TPair(TR.TRLEMMOActor(), TR.t_rlemmo_critic()).double()
+        twin = TorchPair(TR.TRLEMMOActor(), TR.t_rlemmo_critic()).double()
     else:
         actor, critic, twin = small_networks()
     b, n = 3, 7
@@ -85,7 +85,7 @@ def test_actor_and_critic_match_the_torch_twins(sizes):
         logp, ent, value = TR.t_rlemmo_outputs(m.actor, m.critic, x, a)
         return torch.cat([logp, value, ent.reshape(-1)])
 
-    worst = check_against_twin(_Pair(actor, critic), twin, mine, theirs, [x])
+    worst = check_against_twin(NetworkPair(actor, critic), twin, mine, theirs, [x])
     print(f"RLEMMO ({sizes}) vs torch twin: max |diff| {worst:.3g}")
 
 

@@ -36,7 +36,7 @@ from jppo.metabbo.networks import SYMBOLActor, SYMBOLCritic, UpdateRule, load_st
 from jppo.metabbo.networks import symbol as S  # noqa: E402
 from references.metabox_source import ENV, SKIP_REASON, metabbo_agent_module  # noqa: E402
 from references.torch_twins_symbol import TSYMBOLActor, TSYMBOLCritic  # noqa: E402
-from tests.test_metabox_networks import check_against_twin  # noqa: E402
+from references.twin_check import check_against_twin  # noqa: E402
 
 TOL = 1e-10
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
