@@ -14,12 +14,12 @@ costs, the fraction of evaluations used) at steps 0, 40 and 120 of F10 (Ellipsoi
 
 from __future__ import annotations
 
-import os
-import pickle
 import types
 from pathlib import Path
 
 import numpy as np
+
+from references.metabox_source import load_shipped_agent
 
 OUT = Path(__file__).with_name("rldeafl_states.npz")
 STEPS = (0, 40, 120)
@@ -37,10 +37,7 @@ def main():
     from metaevobox.environment.optimizer.rldeafl_optimizer import RLDEAFL_Optimizer
     from metaevobox.environment.problem.SOO.COCO_BBOB.bbob_numpy import F10, F15
 
-    torch.set_default_dtype(torch.float64)
-    src = os.environ["JPPO_METABOX_SRC"]
-    with open(os.path.join(src, "model", "bbob-10D", "difficult", "RLDEAFL.pkl"), "rb") as f:
-        agent = pickle.load(f)
+    agent = load_shipped_agent("RLDEAFL")
     torch.manual_seed(3)
     rng = np.random.default_rng(3)
     config = types.SimpleNamespace(maxFEs=20000, log_interval=400, n_logpoint=50, full_meta_data=False, device="cpu")

@@ -111,3 +111,15 @@ def metabbo_agent_module(name: str):
     finally:
         for n in stubs:
             sys.modules.pop(n, None)
+
+
+def load_shipped_agent(name: str):
+    """MetaBox's pretrained agent `model/bbob-10D/difficult/<name>.pkl` under JPPO_METABOX_SRC, unpickled
+    (needs an importable metaevobox), with torch's default dtype float64 as MetaBox's Config sets it."""
+    import pickle
+
+    import torch
+
+    torch.set_default_dtype(torch.float64)
+    with open(os.path.join(os.environ[ENV], "model", "bbob-10D", "difficult", f"{name}.pkl"), "rb") as f:
+        return pickle.load(f)

@@ -74,3 +74,15 @@ def pytest_pyfunc_call(pyfuncitem):
 def pytest_collection_modifyitems(items):
     """The long tests first, so that two workers do not end on one of them while the other idles."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture
+def torch_float64():
+    """torch's default dtype float64 for the test, as MetaBox's Config() sets it (torch imported here:
+    it is a test extra)."""
+    import torch
+
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(saved)

@@ -437,15 +437,6 @@ def test_input_shape_errors_name_the_argument():
 needs_metabox = pytest.mark.skipif(not os.environ.get(ENV), reason=SKIP_REASON)
 
 
-@pytest.fixture
-def torch_float64():
-    """MetaBox's Config() makes float64 torch's default dtype."""
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(saved)
-
-
 @pytest.mark.metabox
 @needs_metabox
 @pytest.mark.parametrize("n_layers,normalization", [(1, "layer"), (2, "instance")])

@@ -302,15 +302,6 @@ needs_source = pytest.mark.skipif(not os.environ.get(ENV), reason=SKIP_REASON)
 SHIPPED = os.path.join(os.environ.get(ENV, ""), "model", "bbob-10D", "difficult", "SYMBOL.pkl")
 
 
-@pytest.fixture
-def torch_float64():
-    """MetaBox's Config() makes float64 torch's default dtype (its re-scoring of constants needs it)."""
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(saved)
-
-
 @pytest.mark.metabox
 @needs_source
 def test_metabox_get_mask_agrees_on_trees_the_port_draws(x64):
